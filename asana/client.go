@@ -87,7 +87,9 @@ type CreateUncertainError struct {
 	Err      error
 }
 
-func (e *CreateUncertainError) Error() string { return "create webhook: outcome unknown: " + e.Err.Error() }
+func (e *CreateUncertainError) Error() string {
+	return "create webhook: outcome unknown: " + e.Err.Error()
+}
 func (e *CreateUncertainError) Unwrap() error { return e.Err }
 
 // ErrSyncTokenInvalid is wrapped by *SyncError.
