@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+// commandConstructors lists the top-level commands, one file per command.
+// Each constructor builds its command and its options struct from app.
+func commandConstructors() []func(*App) *cobra.Command {
+	return []func(*App) *cobra.Command{
+		newWebhooksCmd,
+		newEventsCmd,
+		newVersionCmd,
+		// Commands added by other issues go here, one line each:
+		// newInspectCmd,    // internal/cli/inspect.go
+		// newEmulateCmd,    // internal/cli/emulate.go
+		// newDemoCmd,       // internal/cli/demo.go
+		// newDeliveriesCmd, // internal/cli/deliveries.go
+	}
+}
+
+// rootCommand builds the command tree for one invocation.
+func (a *App) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "asana-webhooks",
+		Short: "Build on Asana webhooks: manage them, poll events, inspect deliveries",
+		Long: `asana-webhooks is a toolkit for people who build on Asana webhooks: a complete
+client for Asana's webhooks and events API, and (arriving with later commands)
+a webhook inspector, a local emulator of Asana and a zero-setup demo.
+
+The token comes from --token, ASANA_PAT (or the original Webhook Inspector's
+TEMP_PAT), in the environment or in a .env file in the working directory.
+Flags beat the environment, which beats .env. --api-url / ASANA_API_URL point
+the client at another server (an emulator, a proxy); they are never read from
+.env, and plain http is allowed only to a loopback address.
+
+Exit codes: 0 success; 1 runtime or API error; 2 usage or configuration error;
+130 interrupted before the command finished.`,
+		Example: `  # List the webhooks of your workspace
+  export ASANA_PAT=2/1234/5678:abcd
+  asana-webhooks webhooks list --workspace 1200000000000001
+
+  # Create a webhook on a project, for task changes only
+  asana-webhooks webhooks create --resource 1200000000000002 \
+      --target https://example.com/hook --filter task:changed
+
+  # Print new events on a project until Ctrl+C
+  asana-webhooks events --resource 1200000000000002`,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
+	}
+	root.SetIn(a.Stdin)
+	root.SetOut(a.Stdout)
+	root.SetErr(a.Stderr)
+	root.SetFlagErrorFunc(flagError)
+
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.global.token, "token", "", "Asana personal access token (env ASANA_PAT, or TEMP_PAT)")
+	pf.StringVar(&a.global.apiURL, "api-url", "", "API base URL; https, or http to a loopback host only (env ASANA_API_URL, never .env) (default \"https://app.asana.com/api/1.0\")")
+	pf.StringVar(&a.global.workspace, "workspace", "", "workspace gid (env ASANA_WORKSPACE)")
+	pf.StringVar(&a.global.project, "project", "", "default resource gid of create and events (env ASANA_PROJECT)")
+	pf.StringVar(&a.global.dataDir, "data-dir", "", "where state is kept (env ASANA_WEBHOOKS_DATA_DIR) (default \"$XDG_DATA_HOME/asana-webhooks\" or \"~/.local/share/asana-webhooks\")")
+
+	for _, newCmd := range commandConstructors() {
+		root.AddCommand(newCmd(a))
+	}
+	a.markRuns(root)
+	return root
+}
+
+// markRuns wraps every RunE so that Main knows whether an error came from a
+// command's own work or from cobra's parsing before it (a usage error).
+func (a *App) markRuns(c *cobra.Command) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			a.runStarted = true
+			return run(cmd, args)
+		}
+	}
+	for _, sub := range c.Commands() {
+		a.markRuns(sub)
+	}
+}
+
+// groupRunE is the RunE of a command that only groups subcommands: help
+// without arguments, a usage error for an unknown subcommand.
+func groupRunE(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += fmt.Sprintf("; did you mean %q?", s[0])
+		}
+		return usageErrorf("%s", msg)
+	}
+	return cmd.Help()
+}
+
+// usageArgs turns the error of a positional-arguments check into a usage
+// error.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return &usageError{err: err}
+		}
+		return nil
+	}
+}
