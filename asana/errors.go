@@ -51,6 +51,9 @@ func (e *APIError) Error() string {
 		}
 		msgs = append(msgs, m)
 	}
+	if len(msgs) == 0 {
+		return fmt.Sprintf("asana: %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	}
 	return fmt.Sprintf("asana: %d %s: %s", e.StatusCode, http.StatusText(e.StatusCode), strings.Join(msgs, "; "))
 }
 
