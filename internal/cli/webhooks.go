@@ -98,7 +98,7 @@ func (a *App) runWebhooksList(ctx context.Context, cmd *cobra.Command, o webhook
 	}
 	hooks, err := client.ListWebhooks(ctx, ws, o.resource)
 	if err != nil {
-		return fmt.Errorf("list webhooks in workspace %s: %w", ws, err)
+		return fmt.Errorf("workspace %s: %w", ws, err)
 	}
 	out := cmd.OutOrStdout()
 	if o.json {
@@ -165,7 +165,7 @@ success, last failure and its content, retries, scheduled deletion).`,
 			}
 			h, err := client.GetWebhook(cmd.Context(), args[0])
 			if err != nil {
-				return fmt.Errorf("get webhook %s: %w", args[0], err)
+				return err // the client names the operation and the gid
 			}
 			if o.json {
 				return writeJSONLine(cmd.OutOrStdout(), h)
@@ -250,17 +250,14 @@ func (a *App) runWebhooksCreate(ctx context.Context, cmd *cobra.Command, o webho
 	}
 	created, err := client.CreateWebhook(ctx, asana.CreateWebhookRequest{
 		Resource: o.resource, Target: o.target, Filters: o.filters,
+		Workspace: cfg.Workspace, // a hint for the lookup after an uncertain outcome
 	})
 	var unsure *asana.CreateUncertainError
-	if errors.As(err, &unsure) {
-		if unsure.Existing != nil {
-			return fmt.Errorf("create webhook on %s: outcome unknown (%v), but webhook %s with this target exists; check it with 'asana-webhooks webhooks get %s'",
-				o.resource, unsure.Err, clean(unsure.Existing.GID), clean(unsure.Existing.GID))
-		}
-		return fmt.Errorf("create webhook on %s: outcome unknown (%v) and no webhook with this target was found; it is safe to retry", o.resource, unsure.Err)
+	if errors.As(err, &unsure) && unsure.Existing != nil {
+		return fmt.Errorf("%w; check it with 'asana-webhooks webhooks get %s' before trusting it", err, clean(unsure.Existing.GID))
 	}
 	if err != nil {
-		return fmt.Errorf("create webhook on %s: %w", o.resource, err)
+		return err // the client names the operation
 	}
 	out := cmd.OutOrStdout()
 	h := created.Webhook
@@ -337,7 +334,7 @@ changed: delete the webhook and create another.`,
 			}
 			h, err := client.UpdateWebhook(cmd.Context(), args[0], filters)
 			if err != nil {
-				return fmt.Errorf("update webhook %s: %w", args[0], err)
+				return err // the client names the operation and the gid
 			}
 			if o.json {
 				return writeJSONLine(cmd.OutOrStdout(), h)
@@ -391,7 +388,7 @@ any deletion failed.`,
 				derr := client.DeleteWebhook(cmd.Context(), gid)
 				if derr != nil {
 					failed++
-					fmt.Fprintf(a.Stderr, "asana-webhooks: delete webhook %s: %s\n", gid, oneLine(derr.Error()))
+					fmt.Fprintf(a.Stderr, "asana-webhooks: %s\n", oneLine(derr.Error()))
 				}
 				switch {
 				case o.json:
