@@ -45,6 +45,12 @@ const (
 )
 
 // Client calls the Asana API with a bearer token. It is safe for concurrent use.
+//
+// Each attempt of a call is bounded by the call timeout (CreateWebhook by the
+// longer create timeout). A 429 is retried after its Retry-After for every
+// call; a 5xx or a network error is retried with exponential backoff (1, 2, 4,
+// 8 s...) only for GET, PUT and DELETE. Errors name the operation and never
+// contain the token.
 type Client struct {
 	baseURL       string
 	token         string
@@ -287,6 +293,9 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 	u := c.baseURL + cl.path
 	if len(cl.query) > 0 {
 		u += "?" + cl.query.Encode()
+	}
+	if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return nil, fmt.Errorf("invalid base URL %q", c.baseURL)
 	}
 	uncertain := false
 	for attempt := 0; ; attempt++ {

@@ -949,3 +949,23 @@ func TestRetryStopsWhenContextDone(t *testing.T) {
 		t.Errorf("requests = %d, want 1", n)
 	}
 }
+
+func TestInvalidBaseURL(t *testing.T) {
+	for _, base := range []string{"app.asana.com/api/1.0", "ftp://x/api", "http://", "://bad"} {
+		t.Run(base, func(t *testing.T) {
+			sl := &sleepRecorder{}
+			c := NewClient(testToken, WithBaseURL(base), WithSleep(sl.sleep))
+			_, err := c.CreateWebhook(context.Background(), CreateWebhookRequest{Resource: "P", Target: "https://t", Workspace: "W"})
+			if err == nil || !strings.Contains(err.Error(), "invalid base URL") {
+				t.Fatalf("err = %v, want an invalid base URL error", err)
+			}
+			var ue *CreateUncertainError
+			if errors.As(err, &ue) {
+				t.Errorf("a create never sent is not uncertain: %v", err)
+			}
+			if len(sl.got()) != 0 {
+				t.Errorf("retried: %v", sl.got())
+			}
+		})
+	}
+}
