@@ -1,0 +1,143 @@
+package emulator
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// syncToken is an /events cursor. Its first response is cached, so that
+// replaying the current token returns the same result.
+type syncToken struct {
+	resource string
+	stream   string
+	cursor   int64 // events with a greater seq are after the token
+	issued   time.Time
+	cached   *result
+}
+
+// stream is one /events subscription; live streams count toward the
+// per-resource webhook limit.
+type stream struct {
+	resource   string
+	lastActive time.Time
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		// crypto/rand does not fail on supported platforms; a fixed token is
+		// still unique enough combined with the sequence below.
+		return hex.EncodeToString([]byte(time.Now().String()))[:2*n]
+	}
+	return hex.EncodeToString(b)
+}
+
+// liveStreamsLocked counts the unexpired /events streams on a resource.
+func (e *Emulator) liveStreamsLocked(resource string) int {
+	cutoff := e.clk.Now().Add(-e.cfg.EventsTTL)
+	n := 0
+	for _, s := range e.streams {
+		if s.resource == resource && s.lastActive.After(cutoff) {
+			n++
+		}
+	}
+	return n
+}
+
+// pruneSyncLocked drops expired tokens and streams.
+func (e *Emulator) pruneSyncLocked() {
+	cutoff := e.clk.Now().Add(-e.cfg.EventsTTL)
+	for k, t := range e.syncs {
+		if !t.issued.After(cutoff) {
+			delete(e.syncs, k)
+		}
+	}
+	for k, s := range e.streams {
+		if !s.lastActive.After(cutoff) {
+			delete(e.streams, k)
+		}
+	}
+}
+
+// newTokenLocked issues a token on a stream at cursor.
+func (e *Emulator) newTokenLocked(resource, streamID string, cursor int64) string {
+	tok := randomHex(16)
+	now := e.clk.Now()
+	e.syncs[tok] = &syncToken{resource: resource, stream: streamID, cursor: cursor, issued: now}
+	if s, ok := e.streams[streamID]; ok {
+		s.lastActive = now
+	} else {
+		e.streams[streamID] = &stream{resource: resource, lastActive: now}
+	}
+	return tok
+}
+
+// serveEvents answers /events for resource with at most pageSize events.
+func (e *Emulator) serveEvents(c *call, resource string, pageSize int) (*result, error) {
+	sync := c.r.URL.Query().Get("sync")
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.pruneSyncLocked()
+	e.pruneEventsLocked()
+	now := e.clk.Now()
+	tok, ok := e.syncs[sync]
+	if sync == "" || !ok || tok.resource != resource || now.Sub(tok.issued) >= e.cfg.EventsTTL {
+		fresh := e.newTokenLocked(resource, randomHex(8), e.nextSeq)
+		return nil, &apiError{status: http.StatusPreconditionFailed, message: msgSyncInvalid, sync: fresh}
+	}
+	if tok.cached != nil {
+		return tok.cached, nil
+	}
+	data := []namedEvent{}
+	cursor := e.nextSeq
+	hasMore := false
+	for _, ev := range e.events {
+		if ev.seq <= tok.cursor || !slices.Contains(ev.scope, resource) {
+			continue
+		}
+		if len(data) == pageSize {
+			hasMore = true
+			break
+		}
+		data = append(data, ev.eventsForm())
+		cursor = ev.seq
+	}
+	if !hasMore {
+		cursor = e.nextSeq
+	}
+	next := e.newTokenLocked(resource, tok.stream, cursor)
+	res := &result{data: data, extra: []kv{{"sync", next}, {"has_more", hasMore}}}
+	tok.cached = res
+	return res, nil
+}
+
+func (e *Emulator) getEvents(c *call) (*result, error) {
+	resource, err := queryGID(c.r, "resource")
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	_, kind := e.st.kind(resource)
+	e.mu.Unlock()
+	if kind == "" || kind == typeWebhook || kind == typeUser {
+		return nil, notFound(resource)
+	}
+	return e.serveEvents(c, resource, 100)
+}
+
+func (e *Emulator) getWorkspaceEvents(c *call) (*result, error) {
+	ws, err := pathGID(c.r, "workspace_gid")
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	_, ok := e.st.workspaces[ws]
+	e.mu.Unlock()
+	if !ok {
+		return nil, notFound(ws)
+	}
+	return e.serveEvents(c, ws, 1000)
+}
