@@ -5,10 +5,10 @@
 package delivery
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/asana-webhooks/asana-webhooks/asana"
-	"net/http"
 )
 
 // Config holds the delivery settings. Zero fields take the defaults of
@@ -91,7 +91,9 @@ type Target struct {
 // Health is a webhook's delivery state, the fields of Asana's webhook object
 // (last_success_at, last_failure_at, next_attempt_after,
 // failure_deletion_timestamp, last_failure_content, delivery_retry_count).
-// Nil times are unset.
+// Nil times are unset. LastHeartbeatAt (not an Asana field) is when the last
+// heartbeat was sent. LastFailureContent keeps the last failure's text after
+// a success, as Asana's last_failure_content does.
 type Health struct {
 	LastSuccessAt, LastFailureAt, NextAttemptAfter, FailureDeletionAt, LastHeartbeatAt *time.Time
 	LastFailureContent                                                                 string

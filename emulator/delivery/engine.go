@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -554,9 +555,12 @@ func (e *Engine) planLocked(ctx context.Context, w *worker) (action, []json.RawM
 		w.forceHeartbeat = false
 		return actHeartbeat, nil, 0
 	}
-	for !now.Before(w.nextHeartbeat) {
+	if !now.Before(w.nextHeartbeat) {
+		// Heartbeats missed by a jump of the clock collapse into one; the
+		// schedule keeps its phase.
 		w.pendingHeartbeat = true
-		w.nextHeartbeat = w.nextHeartbeat.Add(cfg.HeartbeatEvery)
+		missed := now.Sub(w.nextHeartbeat)/cfg.HeartbeatEvery + 1
+		w.nextHeartbeat = w.nextHeartbeat.Add(missed * cfg.HeartbeatEvery)
 	}
 	gate := w.nextAttempt // zero: open
 	open := !now.Before(gate)
@@ -614,11 +618,13 @@ func (e *Engine) failLocked(w *worker, now time.Time, content string, cfg Config
 // started elapsed ago: base doubling per failure, capped by the streak's
 // length (at least base) and by BackoffMax.
 func backoff(cfg Config, n int, elapsed time.Duration) time.Duration {
-	b := cfg.BackoffMax
-	if n-1 < 40 {
-		if d := cfg.BackoffBase << (n - 1); d > 0 && d < b {
-			b = d
+	b := cfg.BackoffBase
+	for i := 1; i < n && b < cfg.BackoffMax; i++ {
+		if b > math.MaxInt64/2 {
+			b = cfg.BackoffMax
+			break
 		}
+		b *= 2
 	}
 	limit := max(elapsed, cfg.BackoffBase)
 	return min(b, limit, cfg.BackoffMax)
@@ -779,13 +785,18 @@ func (r result) failureContent(deadline time.Duration) string {
 
 // record turns r into a Record, with the handshake secret redacted.
 func (r result) record(gid, url, kind string, events, attemptNo int) Record {
+	reqHeader := redact(r.reqHeader)
+	if reqHeader != nil {
+		// The transport adds Content-Length; show it as it went out.
+		reqHeader.Set("Content-Length", fmt.Sprint(len(r.reqBody)))
+	}
 	rec := Record{
 		WebhookGID:     gid,
 		URL:            url,
 		Kind:           kind,
 		EventCount:     events,
 		Attempt:        attemptNo,
-		RequestHeader:  redact(r.reqHeader),
+		RequestHeader:  reqHeader,
 		RequestBody:    r.reqBody,
 		Status:         r.status,
 		ResponseHeader: redact(r.header),

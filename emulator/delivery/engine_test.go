@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -260,6 +261,49 @@ func TestBackoffNeverShrinksWithinStreak(t *testing.T) {
 	}
 }
 
+func TestBackoffHugeSettings(t *testing.T) {
+	cfg := Config{BackoffBase: time.Duration(math.MaxInt64 / 3), BackoffMax: time.Duration(math.MaxInt64)}.withDefaults()
+	prev := time.Duration(0)
+	for n := 1; n < 100; n++ {
+		b := backoff(cfg, n, time.Duration(math.MaxInt64))
+		if b <= 0 || b < prev {
+			t.Fatalf("backoff(%d) = %s after %s: overflowed or shrank", n, b, prev)
+		}
+		prev = b
+	}
+}
+
+// TestClockJumpCollapsesHeartbeats jumps the clock 72h at once: the missed
+// heartbeats become one, the schedule keeps its phase, nothing spins.
+func TestClockJumpCollapsesHeartbeats(t *testing.T) {
+	tests := []struct {
+		name  string
+		every time.Duration
+	}{
+		{"default 8h", 0},
+		{"1ns", time.Nanosecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Config{HeartbeatEvery: tc.every})
+			rc := newReceiver(t, h.clk, status(200))
+			h.add(rc.URL)
+			h.waitIdle()
+			h.clk.Advance(72*time.Hour + time.Minute)
+			h.waitIdle()
+			if n := len(rc.requests()); n != 2 {
+				t.Fatalf("%d requests after a 72h jump, want 2", n)
+			}
+			if tc.every == 0 {
+				next, _ := h.clk.NextDeadline()
+				if want := t0.Add(80 * time.Hour); !next.Equal(want) {
+					t.Fatalf("next heartbeat at %s, want %s", next.Sub(t0), want.Sub(t0))
+				}
+			}
+		})
+	}
+}
+
 func TestBackoffFunction(t *testing.T) {
 	cfg := DefaultConfig()
 	tests := []struct {
@@ -275,6 +319,7 @@ func TestBackoffFunction(t *testing.T) {
 		{10, 5 * time.Minute, 5 * time.Minute},
 		{10, 10 * time.Hour, time.Hour},
 		{1000, 100 * time.Hour, time.Hour},
+		{math.MaxInt32, math.MaxInt64, time.Hour},
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("n=%d elapsed=%s", tc.n, tc.elapsed), func(t *testing.T) {
