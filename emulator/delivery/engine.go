@@ -397,9 +397,13 @@ func (e *Engine) wakeLocked(w *worker) {
 	}
 }
 
-// idle reports whether every goroutine is waiting, and how many of them
-// wait on a clock timer. Tests compare the latter with clock.Fake.Waiters to
-// know that nothing will happen until the clock moves.
+// Idle reports whether every webhook goroutine is waiting (for its clock
+// timer or for new work) and how many wait on a clock timer. On a
+// clock.Fake that only the engine uses, the engine has settled (nothing
+// happens until the clock moves) when idle is true and timers equals the
+// Fake's Waiters(); tests use that to run the clock deadline by deadline.
+func (e *Engine) Idle() (idle bool, timers int) { return e.idle() }
+
 func (e *Engine) idle() (idle bool, timers int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
