@@ -58,23 +58,26 @@ func notRecognized(field, gid string) *apiError {
 	return errorf(http.StatusBadRequest, "%s: Not a recognized ID: %s", field, gid)
 }
 
+type errorDetail struct {
+	Message     string `json:"message"`
+	Help        string `json:"help"`
+	Phrase      string `json:"phrase,omitempty"`
+	Error       string `json:"error,omitempty"`
+	UserMessage string `json:"user_message,omitempty"`
+}
+
+type errorEnvelope struct {
+	Errors []errorDetail `json:"errors"`
+	Sync   string        `json:"sync,omitempty"`
+}
+
 // envelope renders e as Asana's error body.
-func (e *apiError) envelope() map[string]any {
-	d := map[string]any{"message": e.message, "help": helpText}
+func (e *apiError) envelope() errorEnvelope {
+	d := errorDetail{Message: e.message, Help: helpText, Error: e.code, UserMessage: e.userMessage}
 	if e.status >= 500 {
-		d["phrase"] = phrase()
+		d.Phrase = phrase()
 	}
-	if e.code != "" {
-		d["error"] = e.code
-	}
-	if e.userMessage != "" {
-		d["user_message"] = e.userMessage
-	}
-	env := map[string]any{"errors": []any{d}}
-	if e.sync != "" {
-		env["sync"] = e.sync
-	}
-	return env
+	return errorEnvelope{Errors: []errorDetail{d}, Sync: e.sync}
 }
 
 var (

@@ -212,3 +212,7 @@ func createWebhook(t *testing.T, srv *emulator.Server, token, resource, target s
 	secret, _ := r.body["X-Hook-Secret"].(string)
 	return r.data(t)["gid"].(string), secret
 }
+
+func emulatorTaskName(name string) emulator.TaskUpdate { return emulator.TaskUpdate{Name: &name} }
+
+func taskUpdateNotes(notes string) emulator.TaskUpdate { return emulator.TaskUpdate{Notes: &notes} }
