@@ -10,8 +10,17 @@ import (
 // FilterSyntax is the form of a --filter value.
 const FilterSyntax = "resource_type:action[:field,...]"
 
-// filterActions are the actions a webhook filter may name.
-var filterActions = []string{"added", "changed", "deleted", "removed", "undeleted"}
+// filterActions lists the actions a webhook filter may name.
+const filterActions = "added, changed, deleted, removed, undeleted"
+
+// isFilterAction reports whether a is one of filterActions.
+func isFilterAction(a string) bool {
+	switch a {
+	case "added", "changed", "deleted", "removed", "undeleted":
+		return true
+	}
+	return false
+}
 
 // FilterError is a --filter value that does not parse.
 type FilterError struct {
@@ -42,12 +51,8 @@ func ParseFilter(s string) (asana.Filter, error) {
 	if !isIdentifier(rt) {
 		return bad(fmt.Sprintf("resource type %q: want lowercase letters and _ (task, story, project...)", rt))
 	}
-	known := false
-	for _, a := range filterActions {
-		known = known || a == action
-	}
-	if !known {
-		return bad(fmt.Sprintf("unknown action %q: want one of %s", action, strings.Join(filterActions, ", ")))
+	if !isFilterAction(action) {
+		return bad(fmt.Sprintf("unknown action %q: want one of %s", action, filterActions))
 	}
 	f := asana.Filter{ResourceType: rt, Action: action}
 	if len(parts) == 3 {

@@ -8,6 +8,12 @@ import (
 
 // commandConstructors lists the top-level commands, one file per command.
 // Each constructor builds its command and its options struct from app.
+//
+// Conventions for a command's RunE: get the API client with a.Client() (it
+// checks the token first) and state with a.DataDir(); return usageErrorf(...)
+// for bad input and &configError{...} for bad configuration (both exit 2),
+// any other error exits 1 (130 if ctx was cancelled). A long-running command
+// returns nil when ctx is cancelled, so Ctrl+C exits 0.
 func commandConstructors() []func(*App) *cobra.Command {
 	return []func(*App) *cobra.Command{
 		newWebhooksCmd,
