@@ -20,6 +20,12 @@ var version string
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal, restore the default behaviour so that a
+		// second Ctrl+C kills a shutdown that hangs.
+		<-ctx.Done()
+		stop()
+	}()
 	wd, err := os.Getwd()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "asana-webhooks: working directory: %v\n", err)
