@@ -1,0 +1,398 @@
+// Package sqlite is the SQLite implementation of inspector.Store, on the
+// pure-Go modernc.org/sqlite driver: one file in WAL mode with
+// synchronous=FULL, created 0600, with versioned embedded migrations.
+//
+// Every write goes through one writer goroutine and one connection. It takes
+// every queued request, runs each inside its own savepoint of one shared
+// transaction, commits once and answers each (group commit): concurrent
+// deliveries share an fsync instead of paying one each, and a failing request
+// is rolled back alone. Reads use a separate pool of read-only connections.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
+
+	// The pure-Go SQLite driver, registered as "sqlite".
+	_ "modernc.org/sqlite"
+)
+
+// Defaults of Options.
+const (
+	// DefaultBusyTimeout is how long a connection waits for a lock held by
+	// another process (a `deliveries list` reading while the inspector
+	// writes).
+	DefaultBusyTimeout = 10 * time.Second
+	// DefaultMaxBatch caps how many writes share one commit.
+	DefaultMaxBatch = 256
+	// DefaultReadConns is the size of the read pool.
+	DefaultReadConns = 4
+)
+
+// Options configure Open. The zero value is usable.
+type Options struct {
+	// Logger receives the store's own log lines; nil discards them.
+	Logger *slog.Logger
+	// Now is the store's clock (updated_at and similar); nil is time.Now.
+	Now func() time.Time
+	// BusyTimeout, MaxBatch and ReadConns default to the constants above.
+	BusyTimeout time.Duration
+	MaxBatch    int
+	ReadConns   int
+}
+
+// Store is an inspector.Store in one SQLite file. It is safe for concurrent
+// use.
+type Store struct {
+	path     string
+	log      *slog.Logger
+	now      func() time.Time
+	maxBatch int
+
+	wdb *sql.DB // one connection, used only by the writer goroutine
+	rdb *sql.DB // read-only pool
+
+	jobs       chan *job
+	closing    chan struct{}
+	writerDone chan struct{}
+	closeOnce  sync.Once
+	closeErr   error
+
+	stmts writeStmts
+
+	// commits counts committed transactions, so tests can see batching.
+	commits atomic.Int64
+}
+
+var _ inspector.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store at path and applies the missing
+// migrations. The file and its -wal and -shm companions are made 0600.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("open sqlite store %q: the path must be a plain file name without '?' or '#'", path)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = DefaultBusyTimeout
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
+	if opts.ReadConns <= 0 {
+		opts.ReadConns = DefaultReadConns
+	}
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+
+	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", opts.BusyTimeout.Milliseconds())
+	wdb, err := sql.Open("sqlite", path+"?"+busy+
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	if err := checkPragmas(ctx, wdb); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	if err := migrate(ctx, wdb, opts.Now()); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	// SQLite gives -wal and -shm the main file's mode; make sure anyway,
+	// whatever the umask.
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if err := os.Chmod(path+suffix, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			wdb.Close()
+			return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+		}
+	}
+
+	rdb, err := sql.Open("sqlite", path+"?"+busy+"&_pragma=query_only(1)")
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(opts.ReadConns)
+	rdb.SetMaxIdleConns(opts.ReadConns)
+
+	s := &Store{
+		path:       path,
+		log:        opts.Logger,
+		now:        opts.Now,
+		maxBatch:   opts.MaxBatch,
+		wdb:        wdb,
+		rdb:        rdb,
+		jobs:       make(chan *job, opts.MaxBatch),
+		closing:    make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	if err := s.stmts.prepare(ctx, wdb); err != nil {
+		wdb.Close()
+		rdb.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	go s.writer()
+	return s, nil
+}
+
+// createPrivate creates path with mode 0600 if it does not exist, and
+// tightens its mode to 0600 if it does.
+func createPrivate(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("create file: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("set file mode: %w", err)
+	}
+	return nil
+}
+
+// checkPragmas makes sure the durability settings took: the store must never
+// run with less than WAL and synchronous=FULL.
+func checkPragmas(ctx context.Context, db *sql.DB) error {
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("read journal_mode: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal_mode is %q, want wal", mode)
+	}
+	var sync, fk int
+	if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+		return fmt.Errorf("read synchronous: %w", err)
+	}
+	if sync < 2 {
+		return fmt.Errorf("synchronous is %d, want FULL (2)", sync)
+	}
+	if err := db.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
+		return fmt.Errorf("read foreign_keys: %w", err)
+	}
+	if fk != 1 {
+		return errors.New("foreign keys are off")
+	}
+	return nil
+}
+
+// Close waits for the queued writes to commit, stops the writer and closes
+// the database.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		<-s.writerDone
+		s.stmts.close()
+		s.closeErr = errors.Join(s.wdb.Close(), s.rdb.Close())
+		if s.closeErr != nil {
+			s.closeErr = fmt.Errorf("close sqlite store %s: %w", s.path, s.closeErr)
+		}
+	})
+	return s.closeErr
+}
+
+// job is one write, run by the writer goroutine inside a savepoint of a
+// shared transaction.
+type job struct {
+	ctx  context.Context
+	run  func(tx *sql.Tx) (any, error)
+	done chan jobResult // buffered, so the writer never waits for a caller
+}
+
+type jobResult struct {
+	v   any
+	err error
+}
+
+// write queues fn for the writer and waits for its commit. When ctx ends
+// first, it returns the context's error: a job not yet started is then skipped
+// whole, and one already in the transaction may still commit, whole.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) (any, error)) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	j := &job{ctx: ctx, run: fn, done: make(chan jobResult, 1)}
+	select {
+	case <-s.closing:
+		return nil, inspector.ErrClosed
+	default:
+	}
+	select {
+	case s.jobs <- j:
+	case <-s.closing:
+		return nil, inspector.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case r := <-j.done:
+		return r.v, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.writerDone:
+		// The writer drains the queue before it stops, so the answer is
+		// normally there already.
+		select {
+		case r := <-j.done:
+			return r.v, r.err
+		default:
+			return nil, inspector.ErrClosed
+		}
+	}
+}
+
+// writer is the single goroutine that writes. It commits whatever is queued
+// in one transaction, then looks again.
+func (s *Store) writer() {
+	defer close(s.writerDone)
+	for {
+		var first *job
+		select {
+		case first = <-s.jobs:
+		case <-s.closing:
+			// Commit what was queued before Close, then stop.
+			for {
+				batch := s.drain(nil)
+				if len(batch) == 0 {
+					return
+				}
+				s.commit(batch)
+			}
+		}
+		s.commit(s.drain([]*job{first}))
+	}
+}
+
+// drain appends the queued jobs to batch, up to maxBatch, without waiting.
+func (s *Store) drain(batch []*job) []*job {
+	for len(batch) < s.maxBatch {
+		select {
+		case j := <-s.jobs:
+			batch = append(batch, j)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit runs a batch in one transaction, each job in its own savepoint, and
+// answers every job once the transaction is committed (or has failed).
+func (s *Store) commit(batch []*job) {
+	// The statements run under the writer's own context: interrupting one
+	// would roll back the whole shared transaction. Callers' contexts are
+	// checked before their job starts.
+	ctx := context.Background()
+	results := make([]jobResult, len(batch))
+	answer := func() {
+		for i, j := range batch {
+			j.done <- results[i]
+		}
+	}
+	fail := func(err error) {
+		for i := range results {
+			if results[i].err == nil {
+				results[i] = jobResult{err: err}
+			}
+		}
+		answer()
+	}
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		fail(fmt.Errorf("begin transaction: %w", err))
+		return
+	}
+	for i, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			results[i] = jobResult{err: err}
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT job"); err != nil {
+			_ = tx.Rollback()
+			fail(fmt.Errorf("savepoint: %w", err))
+			return
+		}
+		v, runErr := j.run(tx)
+		if runErr != nil {
+			_, err := tx.ExecContext(ctx, "ROLLBACK TO job")
+			if err == nil {
+				_, err = tx.ExecContext(ctx, "RELEASE job")
+			}
+			if err != nil {
+				_ = tx.Rollback()
+				results[i] = jobResult{err: runErr}
+				fail(fmt.Errorf("roll back to savepoint: %w", err))
+				return
+			}
+			results[i] = jobResult{err: runErr}
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE job"); err != nil {
+			_ = tx.Rollback()
+			fail(fmt.Errorf("release savepoint: %w", err))
+			return
+		}
+		results[i] = jobResult{v: v}
+	}
+	if err := tx.Commit(); err != nil {
+		s.log.Error("sqlite commit failed", "err", err, "batch", len(batch))
+		for i := range results {
+			if results[i].err == nil {
+				results[i] = jobResult{err: fmt.Errorf("commit: %w", err)}
+			}
+		}
+	} else {
+		s.commits.Add(1)
+	}
+	answer()
+}
+
+// Times are stored as Unix microseconds in UTC; the zero time as NULL.
+
+func dbTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func goTime(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(n.Int64).UTC()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,243 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asana-webhooks/asana-webhooks/asana"
+	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
+	"github.com/asana-webhooks/asana-webhooks/internal/storetest"
+)
+
+// openTemp opens a store in a fresh temporary file.
+func openTemp(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sub", "inspector.db")
+	s, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) (inspector.Store, func(t *testing.T) inspector.Store) {
+		s, path := openTemp(t)
+		return s, func(t *testing.T) inspector.Store {
+			t.Helper()
+			s, err := Open(t.Context(), path, Options{})
+			if err != nil {
+				t.Fatalf("reopen: %v", err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+	})
+}
+
+func TestFileModes(t *testing.T) {
+	tests := []struct {
+		name  string
+		umask bool // create the file beforehand with a wide mode
+	}{
+		{"new file", false},
+		{"existing world-readable file", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "inspector.db")
+			if tt.umask {
+				if err := os.WriteFile(path, nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(path, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, err := Open(t.Context(), path, Options{})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer s.Close()
+			// Write something so the WAL exists.
+			if err := s.CreateRun(t.Context(), inspector.Run{ID: "r", StartedAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []string{path, path + "-wal", path + "-shm"} {
+				fi, err := os.Stat(p)
+				if err != nil {
+					t.Fatalf("stat: %v", err)
+				}
+				if mode := fi.Mode().Perm(); mode != 0o600 {
+					t.Errorf("%s has mode %o, want 600", filepath.Base(p), mode)
+				}
+			}
+		})
+	}
+}
+
+func TestDurabilitySettings(t *testing.T) {
+	s, _ := openTemp(t)
+	tests := []struct {
+		pragma string
+		want   string
+	}{
+		{"journal_mode", "wal"},
+		{"synchronous", "2"},
+		{"foreign_keys", "1"},
+		{"busy_timeout", "10000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pragma, func(t *testing.T) {
+			var got string
+			if err := s.wdb.QueryRowContext(t.Context(), "PRAGMA "+tt.pragma).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("PRAGMA %s = %s, want %s", tt.pragma, got, tt.want)
+			}
+		})
+	}
+	var readOnly int
+	if err := s.rdb.QueryRowContext(t.Context(), "PRAGMA query_only").Scan(&readOnly); err != nil {
+		t.Fatal(err)
+	}
+	if readOnly != 1 {
+		t.Error("read pool is not query_only")
+	}
+}
+
+func TestMigrations(t *testing.T) {
+	s, path := openTemp(t)
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(db *sql.DB) int {
+		t.Helper()
+		var n int
+		if err := db.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM schema_migrations").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if got := count(s.rdb); got != len(ms) {
+		t.Errorf("%d migrations recorded, want %d", got, len(ms))
+	}
+	s.Close()
+
+	// Reopening applies nothing twice.
+	s2, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	if got := count(s2.rdb); got != len(ms) {
+		t.Errorf("after reopen: %d migrations recorded, want %d", got, len(ms))
+	}
+	// A database from a newer program is refused, not damaged.
+	if _, err := s2.wdb.ExecContext(t.Context(), "INSERT INTO schema_migrations VALUES (9999, 'future', 0)"); err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+	if s3, err := Open(t.Context(), path, Options{}); err == nil {
+		s3.Close()
+		t.Fatal("Open accepted a schema newer than the program")
+	}
+}
+
+func TestOpenRejectsURIs(t *testing.T) {
+	for _, p := range []string{"", "file:x.db", "x.db?mode=memory", "a#b"} {
+		if s, err := Open(t.Context(), p, Options{}); err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded", p)
+		}
+	}
+}
+
+// TestGroupCommit holds the writer inside a transaction, queues deliveries
+// behind it, and checks that they then commit together in one transaction,
+// and that one failing request is rolled back alone.
+func TestGroupCommit(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	run := inspector.Run{ID: "run", StartedAt: time.Now()}
+	if err := s.CreateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	hook := inspector.Hook{ID: inspector.NewHookID(), Resource: asana.Compact{GID: "1"}, Target: "t", RunID: run.ID}
+	if err := s.CreateHook(ctx, hook); err != nil {
+		t.Fatal(err)
+	}
+
+	release := make(chan struct{})
+	blocked := make(chan struct{})
+	go func() {
+		_, _ = s.write(ctx, func(*sql.Tx) (any, error) {
+			close(blocked)
+			<-release
+			return nil, nil
+		})
+	}()
+	<-blocked
+	commitsBefore := s.commits.Load()
+
+	const n = 20
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hookID := hook.ID
+			if i == 7 {
+				hookID = inspector.NewHookID() // unknown: fails alone
+			}
+			ev, err := inspector.NewIncomingEvent([]byte(fmt.Sprintf(`{"action":"added","n":%d}`, i)))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			_, errs[i] = s.RecordDelivery(ctx, inspector.Delivery{HookID: hookID, Kind: inspector.KindEvents}, []inspector.IncomingEvent{ev})
+		}()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(s.jobs) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d writes queued", len(s.jobs), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+
+	for i, err := range errs {
+		if i == 7 {
+			if !errors.Is(err, inspector.ErrNotFound) {
+				t.Errorf("delivery to an unknown hook: %v, want ErrNotFound", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("delivery %d: %v", i, err)
+		}
+	}
+	// One commit for the blocking job's batch, one for the 20 queued.
+	if got := s.commits.Load() - commitsBefore; got != 2 {
+		t.Errorf("%d commits after the writer was released, want 2 (the blocked batch and one group)", got)
+	}
+	st, err := s.Stats(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Deliveries != n-1 || st.Events != n-1 {
+		t.Errorf("%d deliveries and %d events stored, want %d each", st.Deliveries, st.Events, n-1)
+	}
+}
