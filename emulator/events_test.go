@@ -1,0 +1,97 @@
+package emulator_test
+
+import (
+	"bytes"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/asana-webhooks/asana-webhooks/emulator"
+	"github.com/asana-webhooks/asana-webhooks/emulator/emulatortest"
+)
+
+func TestEventsSyncTokens(t *testing.T) {
+	srv, clk := emulatortest.Start(t, time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	p := srv.ProjectGID()
+	path := "/events?resource=" + p
+
+	var first string
+	for _, q := range []string{"", "&sync=", "&sync=bogus"} {
+		r := call(t, srv, srv.Token(), "GET", path+q, nil)
+		if r.status != http.StatusPreconditionFailed {
+			t.Fatalf("%q: status %d: %s", q, r.status, r.raw)
+		}
+		if msg := r.errorMessage(t); msg != "Sync token invalid or too old. If you are attempting to keep resources in sync, you must fetch the full dataset for this query now and use the new sync token for the next sync." {
+			t.Errorf("message %q", msg)
+		}
+		first, _ = r.body["sync"].(string)
+		if first == "" {
+			t.Fatalf("no sync in %s", r.raw)
+		}
+	}
+
+	// Nothing happened yet: 200, empty, a new token.
+	r := call(t, srv, srv.Token(), "GET", path+"&sync="+first, nil)
+	if r.status != http.StatusOK || len(r.list(t)) != 0 || r.body["has_more"] != false {
+		t.Fatalf("empty page: %d %s", r.status, r.raw)
+	}
+	tok := r.body["sync"].(string)
+	if tok == "" || tok == first {
+		t.Fatalf("no new sync token: %s", r.raw)
+	}
+
+	if _, err := srv.Emit(p, 150); err != nil {
+		t.Fatal(err)
+	}
+	task, err := srv.CreateTask("", p, "Named <task>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page1 := call(t, srv, srv.Token(), "GET", path+"&sync="+tok, nil)
+	if page1.status != http.StatusOK || len(page1.list(t)) != 100 || page1.body["has_more"] != true {
+		t.Fatalf("page 1: %d has_more=%v n=%d", page1.status, page1.body["has_more"], len(page1.list(t)))
+	}
+	replay := call(t, srv, srv.Token(), "GET", path+"&sync="+tok, nil)
+	if !bytes.Equal(replay.raw, page1.raw) {
+		t.Error("replaying the current token returned different bytes")
+	}
+	page2 := call(t, srv, srv.Token(), "GET", path+"&sync="+page1.body["sync"].(string), nil)
+	evs := page2.list(t)
+	if len(evs) != 52 || page2.body["has_more"] != false {
+		t.Fatalf("page 2: n=%d has_more=%v", len(evs), page2.body["has_more"])
+	}
+	last := evs[len(evs)-1].(map[string]any)
+	res := last["resource"].(map[string]any)
+	if last["type"] != "task" || res["gid"] != task || res["name"] != "Named <task>" || last["action"] != "added" {
+		t.Errorf("last event %v", last)
+	}
+	if u := last["user"].(map[string]any); u["name"] == "" || u["name"] == nil {
+		t.Errorf("user without name: %v", u)
+	}
+
+	// Workspace events see everything in the workspace.
+	ws := "/workspaces/" + srv.WorkspaceGID() + "/events"
+	r = call(t, srv, srv.Token(), "GET", ws, nil)
+	if r.status != http.StatusPreconditionFailed {
+		t.Fatalf("workspace events: %d", r.status)
+	}
+	wsTok := r.body["sync"].(string)
+	if _, err := srv.Emit(p, 3); err != nil {
+		t.Fatal(err)
+	}
+	r = call(t, srv, srv.Token(), "GET", ws+"?sync="+wsTok, nil)
+	if r.status != http.StatusOK || len(r.list(t)) != 3 {
+		t.Fatalf("workspace events page: %d %s", r.status, r.raw)
+	}
+
+	// Tokens expire after EventsTTL on the clock.
+	cur := page2.body["sync"].(string)
+	clk.Advance(emulator.DefaultEventsTTL + time.Second)
+	r = call(t, srv, srv.Token(), "GET", path+"&sync="+cur, nil)
+	if r.status != http.StatusPreconditionFailed || r.body["sync"] == "" {
+		t.Fatalf("expired token: %d %s", r.status, r.raw)
+	}
+	if got := srv.State().Events; got != 0 {
+		t.Errorf("%d events retained after the TTL", got)
+	}
+}
