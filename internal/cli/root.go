@@ -21,7 +21,7 @@ func commandConstructors() []func(*App) *cobra.Command {
 		newVersionCmd,
 		// Commands added by other issues go here, one line each:
 		// newInspectCmd,    // internal/cli/inspect.go
-		// newEmulateCmd,    // internal/cli/emulate.go
+		newEmulateCmd, // internal/cli/emulate.go
 		// newDemoCmd,       // internal/cli/demo.go
 		// newDeliveriesCmd, // internal/cli/deliveries.go
 	}
