@@ -1,0 +1,674 @@
+package inspector
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/asana-webhooks/asana-webhooks/asana"
+)
+
+// WebhookAPI is the part of the Asana API the Manager calls; *asana.Client
+// implements it.
+type WebhookAPI interface {
+	CreateWebhook(ctx context.Context, req asana.CreateWebhookRequest) (*asana.CreatedWebhook, error)
+	ListWebhooks(ctx context.Context, workspace, resource string) ([]asana.Webhook, error)
+	GetWebhook(ctx context.Context, gid string) (*asana.Webhook, error)
+	DeleteWebhook(ctx context.Context, gid string) error
+}
+
+var _ WebhookAPI = (*asana.Client)(nil)
+
+// HookPathPrefix is the path under which the receiver serves hooks: a target
+// is <public URL>/hooks/<hook id>?project=<resource gid>.
+const HookPathPrefix = "/hooks/"
+
+// Defaults of ManagerConfig.
+const (
+	// DefaultHealthInterval is how often the health monitor reads each
+	// webhook from Asana.
+	DefaultHealthInterval = time.Minute
+	// DefaultHeartbeatGrace is how long without a heartbeat before the
+	// monitor warns (Asana sends one every 8 h).
+	DefaultHeartbeatGrace = 8 * time.Hour
+	// DefaultCleanupTimeout bounds the deletions at the end of a run.
+	DefaultCleanupTimeout = 30 * time.Second
+)
+
+// TargetURL builds the target of a hook: the public base URL (without a
+// trailing slash), the hook's path and the original inspector's ?project=
+// query, which Asana repeats on every delivery.
+func TargetURL(publicURL, hookID, resourceGID string) string {
+	return strings.TrimRight(publicURL, "/") + HookPathPrefix + hookID + "?project=" + url.QueryEscape(resourceGID)
+}
+
+// HookSpec is a webhook a run asks for.
+type HookSpec struct {
+	// Resource is the watched resource; GID is required.
+	Resource asana.Compact
+	// Workspace is the workspace of the resource; required to list webhooks.
+	Workspace string
+	// Filters are the webhook's filters; none means every event.
+	Filters []asana.Filter
+}
+
+// NoticeLevel says how a Notice should be shown.
+type NoticeLevel string
+
+// The levels of a Notice.
+const (
+	NoticeInfo NoticeLevel = "info"
+	NoticeWarn NoticeLevel = "warn"
+)
+
+// Notice is something the user must be told about the run's webhooks (a
+// webhook created, reused, deleted, in trouble). It never holds a secret.
+type Notice struct {
+	Level      NoticeLevel `json:"level"`
+	HookID     string      `json:"hook_id,omitempty"`
+	WebhookGID string      `json:"webhook_gid,omitempty"`
+	Text       string      `json:"text"`
+}
+
+// ManagerConfig configures a Manager. Store, API, Windows, RunID and
+// PublicURL are required.
+type ManagerConfig struct {
+	Store   Store
+	API     WebhookAPI
+	Windows *HandshakeWindows
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// Notify receives what the user must be told; nil drops it.
+	Notify func(Notice)
+	// RunID identifies this run; PublicURL is the base of its targets.
+	RunID     string
+	PublicURL string
+	// Keep leaves this run's webhooks in Asana at the end of the run, for a
+	// later run on the same public URL to reuse.
+	Keep bool
+	// HealthInterval and HeartbeatGrace default to the constants above.
+	HealthInterval time.Duration
+	HeartbeatGrace time.Duration
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// Manager owns a run's webhooks: it reconciles the store with Asana at the
+// start, creates webhooks while the receiver serves their handshake, watches
+// their health and deletes exactly its own at the end. It is safe for
+// concurrent use.
+type Manager struct {
+	cfg ManagerConfig
+	log *slog.Logger
+
+	mu     sync.Mutex
+	health map[string]*healthState // by hook id
+}
+
+// healthState is what the monitor remembers of a webhook between checks, so
+// it warns once per change rather than every interval.
+type healthState struct {
+	lastCheck     time.Time
+	since         time.Time // when this run started watching it
+	retries       int
+	deletionAt    time.Time
+	heartbeatLate bool
+}
+
+// NewManager checks cfg and returns a Manager.
+func NewManager(cfg ManagerConfig) (*Manager, error) {
+	switch {
+	case cfg.Store == nil || cfg.API == nil || cfg.Windows == nil:
+		return nil, errors.New("new manager: store, API and windows are required")
+	case cfg.RunID == "":
+		return nil, errors.New("new manager: run id is required")
+	}
+	u, err := url.Parse(cfg.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("new manager: public URL %q: want an absolute http or https URL without query", cfg.PublicURL)
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Notify == nil {
+		cfg.Notify = func(Notice) {}
+	}
+	if cfg.HealthInterval <= 0 {
+		cfg.HealthInterval = DefaultHealthInterval
+	}
+	if cfg.HeartbeatGrace <= 0 {
+		cfg.HeartbeatGrace = DefaultHeartbeatGrace
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Manager{cfg: cfg, log: cfg.Logger.With("run", cfg.RunID), health: map[string]*healthState{}}, nil
+}
+
+// RunID returns the id of the manager's run.
+func (m *Manager) RunID() string { return m.cfg.RunID }
+
+// PublicURL returns the public base URL of the run's targets.
+func (m *Manager) PublicURL() string { return m.cfg.PublicURL }
+
+// Keep reports whether the run leaves its webhooks in place at the end.
+func (m *Manager) Keep() bool { return m.cfg.Keep }
+
+func (m *Manager) notify(level NoticeLevel, h Hook, format string, args ...any) {
+	m.cfg.Notify(Notice{Level: level, HookID: h.ID, WebhookGID: h.WebhookGID, Text: fmt.Sprintf(format, args...)})
+}
+
+// Start records the run, reconciles the store with Asana (see Reconcile) and
+// makes sure every spec has a webhook: a reused one on the same resource with
+// the same filters, or a new one. It returns the run's active hooks. On an
+// error the caller should still call Cleanup.
+func (m *Manager) Start(ctx context.Context, specs []HookSpec) ([]Hook, error) {
+	if err := m.cfg.Store.CreateRun(ctx, Run{ID: m.cfg.RunID, StartedAt: m.cfg.Now(), PublicURL: m.cfg.PublicURL}); err != nil {
+		return nil, fmt.Errorf("start run: %w", err)
+	}
+	reused, err := m.Reconcile(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, spec := range specs {
+		i := slices.IndexFunc(reused, func(h Hook) bool {
+			return h.Resource.GID == spec.Resource.GID && SameFilters(h.Filters, spec.Filters)
+		})
+		if i >= 0 {
+			reused = slices.Delete(reused, i, i+1)
+			continue
+		}
+		if _, err := m.Create(ctx, spec); err != nil {
+			return nil, err
+		}
+	}
+	return m.Hooks(ctx)
+}
+
+// Hooks returns the run's active hooks (created or reused by it).
+func (m *Manager) Hooks(ctx context.Context) ([]Hook, error) {
+	hooks, err := m.cfg.Store.ListHooks(ctx, HookFilter{RunID: m.cfg.RunID, States: []HookState{HookActive}})
+	if err != nil {
+		return nil, fmt.Errorf("list the run's hooks: %w", err)
+	}
+	return hooks, nil
+}
+
+// SameFilters reports whether two filter lists ask for the same events,
+// ignoring order.
+func SameFilters(a, b []asana.Filter) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	key := func(f asana.Filter) string {
+		fields := slices.Clone(f.Fields)
+		slices.Sort(fields)
+		return f.ResourceType + "\x00" + f.ResourceSubtype + "\x00" + f.Action + "\x00" + strings.Join(fields, ",")
+	}
+	ka, kb := make([]string, len(a)), make([]string, len(b))
+	for i := range a {
+		ka[i], kb[i] = key(a[i]), key(b[i])
+	}
+	slices.Sort(ka)
+	slices.Sort(kb)
+	return slices.Equal(ka, kb)
+}
+
+// CreateError is a create that did not give a usable webhook. The webhook
+// was not created, or was deleted again; Hook says which hook failed.
+type CreateError struct {
+	Hook Hook
+	Err  error
+}
+
+// Error implements error.
+func (e *CreateError) Error() string {
+	return fmt.Sprintf("create webhook on %s: %v", e.Hook.Resource.GID, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *CreateError) Unwrap() error { return e.Err }
+
+// Create makes a webhook for spec: a pending hook with a fresh path is stored,
+// its handshake window opened, and POST /webhooks sent while the receiver
+// serves the handshake; the window closes when the response or the timeout
+// arrives. The 201's secret must equal the one the handshake stored (compared
+// in constant time), otherwise the webhook is deleted. After an uncertain
+// outcome, a webhook with our target is trusted only if a handshake secret was
+// stored for its path.
+func (m *Manager) Create(ctx context.Context, spec HookSpec) (Hook, error) {
+	if spec.Resource.GID == "" {
+		return Hook{}, errors.New("create webhook: resource is required")
+	}
+	id := NewHookID()
+	h := Hook{
+		ID:           id,
+		Resource:     spec.Resource,
+		WorkspaceGID: spec.Workspace,
+		Target:       TargetURL(m.cfg.PublicURL, id, spec.Resource.GID),
+		Filters:      spec.Filters,
+		RunID:        m.cfg.RunID,
+		Keep:         m.cfg.Keep,
+	}
+	if err := m.cfg.Store.CreateHook(ctx, h); err != nil {
+		return Hook{}, fmt.Errorf("create webhook on %s: %w", spec.Resource.GID, err)
+	}
+	log := m.log.With("hook", id, "resource", spec.Resource.GID)
+	log.Info("creating webhook", "target", h.Target)
+
+	m.cfg.Windows.Open(id)
+	created, err := m.cfg.API.CreateWebhook(ctx, asana.CreateWebhookRequest{
+		Resource: spec.Resource.GID, Target: h.Target, Filters: spec.Filters, Workspace: spec.Workspace,
+	})
+	m.cfg.Windows.Close(id)
+
+	// The outcome is settled even if ctx ended meanwhile: a webhook that
+	// exists must be activated or deleted.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultCleanupTimeout)
+	defer cancel()
+
+	var ue *asana.CreateUncertainError
+	switch {
+	case err == nil:
+		return m.confirm(sctx, log, h, created)
+	case errors.As(err, &ue):
+		return m.settleUncertain(sctx, log, h, ue)
+	default:
+		m.fail(sctx, log, h, fmt.Sprintf("create failed: %v", err))
+		return Hook{}, &CreateError{Hook: h, Err: err}
+	}
+}
+
+// confirm checks the 201 against the handshake and activates the hook.
+func (m *Manager) confirm(ctx context.Context, log *slog.Logger, h Hook, created *asana.CreatedWebhook) (Hook, error) {
+	gid := created.Webhook.GID
+	h.WebhookGID = gid
+	log = log.With("webhook", gid)
+	stored, err := m.cfg.Store.Secret(ctx, h.ID)
+	var problem string
+	switch {
+	case errors.Is(err, ErrNoSecret):
+		problem = "Asana answered 201 but no handshake reached this inspector"
+	case err != nil:
+		problem = fmt.Sprintf("cannot read the handshake secret: %v", err)
+	case created.Secret.IsZero():
+		// Asana always sends it; if it ever stops, the handshake on our
+		// unguessable path, inside our window, is the only copy.
+		log.Warn("the 201 carried no X-Hook-Secret; keeping the handshake's")
+	case subtle.ConstantTimeCompare([]byte(created.Secret.Reveal()), []byte(stored.Reveal())) != 1:
+		problem = "the secret in Asana's 201 differs from the handshake's"
+	}
+	if problem == "" && created.Webhook.Target != "" && created.Webhook.Target != h.Target {
+		problem = "Asana's webhook has another target"
+	}
+	if problem != "" {
+		log.Warn("rejecting created webhook", "reason", problem)
+		if derr := m.cfg.API.DeleteWebhook(ctx, gid); derr != nil {
+			log.Error("delete rejected webhook", "err", derr)
+			problem += fmt.Sprintf("; deleting it in Asana failed: %v", derr)
+		}
+		m.fail(ctx, log, h, problem+"; webhook deleted")
+		return Hook{}, &CreateError{Hook: h, Err: errors.New(problem)}
+	}
+	if err := m.cfg.Store.ActivateHook(ctx, h.ID, gid); err != nil {
+		// Without an active record we cannot own it: delete it.
+		_ = m.cfg.API.DeleteWebhook(ctx, gid)
+		return Hook{}, fmt.Errorf("activate hook %s: %w", h.ID, err)
+	}
+	log.Info("webhook created")
+	active, err := m.cfg.Store.GetHook(ctx, h.ID)
+	if err != nil {
+		return Hook{}, fmt.Errorf("read hook %s: %w", h.ID, err)
+	}
+	m.watch(active)
+	m.notify(NoticeInfo, active, "created webhook %s on %s %s -> %s", gid, orDash(h.Resource.ResourceType), h.Resource.GID, h.Target)
+	return active, nil
+}
+
+// settleUncertain decides about a create whose outcome is unknown.
+func (m *Manager) settleUncertain(ctx context.Context, log *slog.Logger, h Hook, ue *asana.CreateUncertainError) (Hook, error) {
+	if ue.Existing == nil || ue.Existing.Target != h.Target {
+		if ue.LookupErr != nil {
+			// A webhook may exist; the hook stays pending so that the next
+			// start adopts or discards it by listing.
+			m.notify(NoticeWarn, h, "creating the webhook on %s timed out and checking for it failed; the next start will settle it", h.Resource.GID)
+			return Hook{}, &CreateError{Hook: h, Err: ue}
+		}
+		m.fail(ctx, log, h, fmt.Sprintf("create outcome unknown and no webhook with our target exists: %v", ue.Err))
+		return Hook{}, &CreateError{Hook: h, Err: ue}
+	}
+	gid := ue.Existing.GID
+	h.WebhookGID = gid
+	if _, err := m.cfg.Store.Secret(ctx, h.ID); err != nil {
+		problem := "after an uncertain create Asana lists a webhook with our target, but no handshake secret was stored for it"
+		log.Warn("deleting untrusted webhook", "webhook", gid, "reason", problem)
+		if derr := m.cfg.API.DeleteWebhook(ctx, gid); derr != nil {
+			problem += fmt.Sprintf("; deleting it failed: %v", derr)
+		}
+		m.fail(ctx, log, h, problem)
+		return Hook{}, &CreateError{Hook: h, Err: errors.New(problem)}
+	}
+	return m.confirm(ctx, log, h, &asana.CreatedWebhook{Webhook: *ue.Existing})
+}
+
+// fail forgets a hook's secret and marks it failed, telling the user.
+func (m *Manager) fail(ctx context.Context, log *slog.Logger, h Hook, note string) {
+	if err := m.cfg.Store.DiscardSecret(ctx, h.ID); err != nil && !errors.Is(err, ErrNoSecret) {
+		log.Error("discard secret", "err", err)
+	}
+	if err := m.cfg.Store.MarkHookFailed(ctx, h.ID, note); err != nil {
+		log.Error("mark hook failed", "err", err)
+	}
+	log.Warn("webhook not created", "reason", note)
+	m.notify(NoticeWarn, h, "webhook on %s not created: %s", h.Resource.GID, note)
+}
+
+// Reconcile settles the store's pending and active hooks with Asana:
+//   - a pending hook with a secret is adopted if Asana lists a webhook with
+//     exactly its target (a crash between handshake and 201), otherwise its
+//     secret is discarded and it is marked failed; without a secret, a
+//     webhook found with its target is deleted;
+//   - an active hook gone from Asana is marked deleted;
+//   - an active hook kept (--keep) whose target uses this run's public URL is
+//     reused by this run; every other one of ours is deleted in Asana.
+//
+// Webhooks not in the store are never touched. It returns the reused hooks.
+func (m *Manager) Reconcile(ctx context.Context) ([]Hook, error) {
+	hooks, err := m.cfg.Store.ListHooks(ctx, HookFilter{States: []HookState{HookPending, HookActive}})
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: %w", err)
+	}
+	listed := map[string][]asana.Webhook{} // by workspace
+	listErr := map[string]error{}
+	var reused []Hook
+	for _, h := range hooks {
+		if h.LastRunID == m.cfg.RunID {
+			continue // this run's own (Reconcile called again)
+		}
+		log := m.log.With("hook", h.ID, "webhook", h.WebhookGID, "resource", h.Resource.GID)
+		if h.WorkspaceGID == "" {
+			log.Warn("hook has no workspace; cannot check it in Asana")
+			continue
+		}
+		ws := h.WorkspaceGID
+		if _, ok := listed[ws]; !ok && listErr[ws] == nil {
+			list, err := m.cfg.API.ListWebhooks(ctx, ws, "")
+			if err != nil {
+				listErr[ws] = err
+				m.cfg.Notify(Notice{Level: NoticeWarn, Text: fmt.Sprintf("cannot list webhooks of workspace %s to reconcile earlier runs: %v", ws, err)})
+			} else {
+				listed[ws] = list
+			}
+		}
+		if listErr[ws] != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("reconcile: %w", ctx.Err())
+			}
+			continue
+		}
+		list := listed[ws]
+		if h.State == HookPending {
+			adopted, ok := m.settlePending(ctx, log, h, list)
+			if !ok {
+				continue
+			}
+			h = adopted
+		}
+		i := slices.IndexFunc(list, func(w asana.Webhook) bool { return w.GID == h.WebhookGID })
+		if i < 0 {
+			if err := m.cfg.Store.MarkHookDeleted(ctx, h.ID, "gone from Asana (found at the start of run "+m.cfg.RunID+")"); err != nil {
+				return nil, fmt.Errorf("reconcile: %w", err)
+			}
+			log.Info("webhook gone from Asana")
+			m.notify(NoticeInfo, h, "webhook %s of an earlier run no longer exists in Asana", h.WebhookGID)
+			continue
+		}
+		if h.Keep && list[i].Target == h.Target && strings.HasPrefix(h.Target, m.cfg.PublicURL+HookPathPrefix) {
+			if err := m.cfg.Store.ReuseHook(ctx, h.ID, m.cfg.RunID, m.cfg.Keep); err != nil {
+				return nil, fmt.Errorf("reconcile: %w", err)
+			}
+			h.LastRunID, h.Keep = m.cfg.RunID, m.cfg.Keep
+			m.watch(h)
+			reused = append(reused, h)
+			log.Info("reusing kept webhook")
+			m.notify(NoticeInfo, h, "reusing kept webhook %s on %s %s -> %s", h.WebhookGID, orDash(h.Resource.ResourceType), h.Resource.GID, h.Target)
+			continue
+		}
+		why := "left by an earlier run"
+		if h.Keep {
+			why = "kept by an earlier run on another public URL"
+		}
+		if err := m.deleteHook(ctx, log, h, "deleted at the start of run "+m.cfg.RunID+": "+why); err != nil {
+			m.notify(NoticeWarn, h, "cannot delete webhook %s (%s): %v", h.WebhookGID, why, err)
+			continue
+		}
+		m.notify(NoticeInfo, h, "deleted webhook %s %s", h.WebhookGID, why)
+	}
+	return reused, nil
+}
+
+// settlePending handles a pending hook of an earlier run. It returns the
+// adopted (now active) hook and true, or false when the hook is settled.
+func (m *Manager) settlePending(ctx context.Context, log *slog.Logger, h Hook, list []asana.Webhook) (Hook, bool) {
+	i := slices.IndexFunc(list, func(w asana.Webhook) bool { return w.Target == h.Target })
+	if i >= 0 && h.HasSecret {
+		if err := m.cfg.Store.ActivateHook(ctx, h.ID, list[i].GID); err != nil {
+			log.Error("adopt pending webhook", "err", err)
+			return Hook{}, false
+		}
+		h.State, h.WebhookGID = HookActive, list[i].GID
+		log.Info("adopted a webhook whose create was interrupted", "webhook", h.WebhookGID)
+		m.notify(NoticeInfo, h, "adopted webhook %s whose create was interrupted", h.WebhookGID)
+		return h, true
+	}
+	note := "abandoned: its create never completed"
+	if i >= 0 {
+		// Created in Asana with no handshake secret of ours: untrusted.
+		h.WebhookGID = list[i].GID
+		if err := m.cfg.API.DeleteWebhook(ctx, list[i].GID); err != nil {
+			log.Error("delete untrusted webhook", "webhook", list[i].GID, "err", err)
+		}
+		note = "abandoned: Asana lists it but no handshake secret was stored; deleted"
+	} else if h.HasSecret {
+		note = "abandoned: its handshake secret was discarded, since Asana does not list the webhook"
+	}
+	m.fail(ctx, log, h, note)
+	return Hook{}, false
+}
+
+// deleteHook deletes a hook's webhook in Asana (a 404 counts as done) and
+// marks it deleted.
+func (m *Manager) deleteHook(ctx context.Context, log *slog.Logger, h Hook, note string) error {
+	if err := m.cfg.API.DeleteWebhook(ctx, h.WebhookGID); err != nil && !asana.IsStatus(err, http.StatusNotFound) {
+		log.Error("delete webhook", "err", err)
+		return err
+	}
+	if err := m.cfg.Store.MarkHookDeleted(ctx, h.ID, note); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	delete(m.health, h.ID)
+	m.mu.Unlock()
+	log.Info("webhook deleted", "note", note)
+	return nil
+}
+
+// Cleanup ends the run. Unless the run keeps its webhooks, it deletes in
+// Asana exactly the webhooks this run created or reused, and reports each.
+// It returns the hooks it deleted (or, with Keep, the hooks it left). ctx may
+// already be cancelled: deletions get their own DefaultCleanupTimeout.
+func (m *Manager) Cleanup(ctx context.Context) ([]Hook, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultCleanupTimeout)
+	defer cancel()
+	defer func() {
+		if err := m.cfg.Store.EndRun(ctx, m.cfg.RunID, m.cfg.Now()); err != nil && !errors.Is(err, ErrNotFound) {
+			m.log.Error("end run", "err", err)
+		}
+	}()
+	hooks, err := m.Hooks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if m.cfg.Keep {
+		for _, h := range hooks {
+			m.notify(NoticeInfo, h, "keeping webhook %s on %s (--keep)", h.WebhookGID, h.Resource.GID)
+		}
+		return hooks, nil
+	}
+	var deleted []Hook
+	var errs []error
+	for _, h := range hooks {
+		log := m.log.With("hook", h.ID, "webhook", h.WebhookGID)
+		if err := m.deleteHook(ctx, log, h, "deleted at the end of run "+m.cfg.RunID); err != nil {
+			errs = append(errs, fmt.Errorf("delete webhook %s: %w", h.WebhookGID, err))
+			m.notify(NoticeWarn, h, "could not delete webhook %s: %v", h.WebhookGID, err)
+			continue
+		}
+		deleted = append(deleted, h)
+		m.notify(NoticeInfo, h, "deleted webhook %s on %s", h.WebhookGID, h.Resource.GID)
+	}
+	return deleted, errors.Join(errs...)
+}
+
+// watch starts remembering a hook for the health monitor.
+func (m *Manager) watch(h Hook) {
+	now := m.cfg.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.health[h.ID]; !ok {
+		m.health[h.ID] = &healthState{lastCheck: now, since: now}
+	}
+}
+
+// Monitor checks the run's webhooks every HealthInterval until ctx ends.
+func (m *Manager) Monitor(ctx context.Context) {
+	t := time.NewTicker(m.cfg.HealthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.CheckHealth(ctx)
+		}
+	}
+}
+
+// CheckHealth reads each of the run's webhooks from Asana once. It warns (log
+// and Notice) when a delivery failed since the last check, when Asana is
+// retrying, when a deletion is scheduled and when no heartbeat arrived for
+// HeartbeatGrace; each warning once per change. A webhook Asana deleted is
+// reported, marked deleted and created again (with a new path and secret).
+func (m *Manager) CheckHealth(ctx context.Context) {
+	hooks, err := m.Hooks(ctx)
+	if err != nil {
+		m.log.Error("health check", "err", err)
+		return
+	}
+	for _, h := range hooks {
+		if ctx.Err() != nil {
+			return
+		}
+		m.checkOne(ctx, h)
+	}
+}
+
+func (m *Manager) checkOne(ctx context.Context, h Hook) {
+	log := m.log.With("hook", h.ID, "webhook", h.WebhookGID)
+	m.watch(h)
+	now := m.cfg.Now()
+	w, err := m.cfg.API.GetWebhook(ctx, h.WebhookGID)
+	if asana.IsStatus(err, http.StatusNotFound) {
+		m.recreate(ctx, log, h)
+		return
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Warn("health check failed", "err", err)
+		}
+		return
+	}
+	m.mu.Lock()
+	st := m.health[h.ID]
+	if st == nil { // deleted concurrently
+		m.mu.Unlock()
+		return
+	}
+	var warns []string
+	if w.LastFailureAt != nil && w.LastFailureAt.After(st.lastCheck) {
+		msg := "a delivery failed at " + w.LastFailureAt.Local().Format(time.TimeOnly)
+		if w.LastFailureContent != "" {
+			msg += ": " + oneLine(w.LastFailureContent)
+		}
+		warns = append(warns, msg)
+	}
+	if w.DeliveryRetryCount > 0 && w.DeliveryRetryCount != st.retries {
+		warns = append(warns, fmt.Sprintf("Asana is retrying deliveries (delivery_retry_count %d)", w.DeliveryRetryCount))
+	}
+	st.retries = w.DeliveryRetryCount
+	var deletion time.Time
+	if w.FailureDeletionTimestamp != nil {
+		deletion = w.FailureDeletionTimestamp.Time
+	}
+	if !deletion.IsZero() && !deletion.Equal(st.deletionAt) {
+		warns = append(warns, "Asana will delete the webhook at "+deletion.Local().Format(time.DateTime)+" unless a delivery succeeds")
+	}
+	st.deletionAt = deletion
+	last := h.LastHeartbeatAt
+	if last.IsZero() || last.Before(st.since) {
+		last = st.since
+	}
+	late := now.Sub(last) > m.cfg.HeartbeatGrace
+	if late && !st.heartbeatLate {
+		warns = append(warns, fmt.Sprintf("no heartbeat for more than %s", m.cfg.HeartbeatGrace))
+	}
+	st.heartbeatLate = late
+	st.lastCheck = now
+	m.mu.Unlock()
+	for _, msg := range warns {
+		log.Warn("webhook health", "problem", msg)
+		m.notify(NoticeWarn, h, "webhook %s: %s", h.WebhookGID, msg)
+	}
+}
+
+// recreate replaces a webhook Asana deleted.
+func (m *Manager) recreate(ctx context.Context, log *slog.Logger, h Hook) {
+	log.Warn("webhook deleted by Asana")
+	m.notify(NoticeWarn, h, "webhook %s on %s was deleted by Asana; creating it again", h.WebhookGID, h.Resource.GID)
+	if err := m.cfg.Store.MarkHookDeleted(ctx, h.ID, "deleted by Asana (found by the health monitor)"); err != nil {
+		log.Error("mark hook deleted", "err", err)
+		return
+	}
+	m.mu.Lock()
+	delete(m.health, h.ID)
+	m.mu.Unlock()
+	nh, err := m.Create(ctx, HookSpec{Resource: h.Resource, Workspace: h.WorkspaceGID, Filters: h.Filters})
+	if err != nil {
+		log.Error("re-create webhook", "err", err)
+		return
+	}
+	log.Info("webhook re-created", "new_hook", nh.ID, "new_webhook", nh.WebhookGID)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func oneLine(s string) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
