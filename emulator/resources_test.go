@@ -185,3 +185,22 @@ func TestConcurrencyLimit(t *testing.T) {
 		t.Errorf("held write: %d %s", r.status, r.raw)
 	}
 }
+
+func TestGIDsIndependentOfTokens(t *testing.T) {
+	one := emulatortest.New(t)
+	three := emulatortest.New(t, emulatortest.WithTokens("a", "b", "c"))
+	if one.WorkspaceGID() != "1200000000000003" || one.ProjectGID() != "1200000000000004" {
+		t.Errorf("built-in seed gids %s %s", one.WorkspaceGID(), one.ProjectGID())
+	}
+	if three.WorkspaceGID() != one.WorkspaceGID() || three.ProjectGID() != one.ProjectGID() {
+		t.Errorf("gids depend on the token count: %s/%s vs %s/%s", three.WorkspaceGID(), three.ProjectGID(), one.WorkspaceGID(), one.ProjectGID())
+	}
+	r := call(t, three, "c", "GET", "/projects/"+three.ProjectGID(), nil)
+	if n := len(r.data(t)["members"].([]any)); n != 3 {
+		t.Errorf("project has %d members, want 3 (every token's user)", n)
+	}
+	noUsers := emulatortest.New(t, emulatortest.WithSeed(&emulator.Seed{Workspaces: []emulator.SeedWorkspace{{Name: "W"}}}))
+	if r := call(t, noUsers, noUsers.Token(), "GET", "/users/me", nil); r.status != http.StatusOK {
+		t.Errorf("seed without users: %d %s", r.status, r.raw)
+	}
+}

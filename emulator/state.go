@@ -234,18 +234,12 @@ func newState(seed *Seed, tokens []string, now time.Time) (*state, error) {
 		s.users[nu.gid] = nu
 		s.userOrder = append(s.userOrder, nu.gid)
 	}
-	for i, tok := range tokens {
-		if _, dup := s.tokens[tok]; dup {
-			return nil, fmt.Errorf("token #%d given twice", i+1)
-		}
-		if i < len(s.userOrder) {
-			s.tokens[tok] = s.userOrder[i]
-			continue
-		}
-		nu := &user{gid: gid(""), name: fmt.Sprintf("Emulator User %d", i+1), email: fmt.Sprintf("user%d@emulator.example", i+1)}
+	if len(s.userOrder) == 0 {
+		// A seed without users still needs one for the first token, who
+		// owns and creates the seeded objects.
+		nu := &user{gid: gid(""), name: "Emulator User 1", email: "user1@emulator.example"}
 		s.users[nu.gid] = nu
 		s.userOrder = append(s.userOrder, nu.gid)
-		s.tokens[tok] = nu.gid
 	}
 	findUser := func(ref string) string {
 		for _, g := range s.userOrder {
@@ -322,6 +316,25 @@ func newState(seed *Seed, tokens []string, now time.Time) (*state, error) {
 				}
 			}
 			add(p.Tasks, "")
+		}
+	}
+	// Tokens beyond the seeded users get users of their own, after every
+	// seeded object so that the seed's gids do not depend on the tokens.
+	seeded := len(s.userOrder)
+	for i, tok := range tokens {
+		if _, dup := s.tokens[tok]; dup {
+			return nil, fmt.Errorf("token #%d given twice", i+1)
+		}
+		if i < seeded {
+			s.tokens[tok] = s.userOrder[i]
+			continue
+		}
+		nu := &user{gid: gid(""), name: fmt.Sprintf("Emulator User %d", i+1), email: fmt.Sprintf("user%d@emulator.example", i+1)}
+		s.users[nu.gid] = nu
+		s.userOrder = append(s.userOrder, nu.gid)
+		s.tokens[tok] = nu.gid
+		for _, pg := range s.projOrder {
+			s.projects[pg].members = append(s.projects[pg].members, nu.gid)
 		}
 	}
 	return s, nil
