@@ -687,8 +687,11 @@ func TestPollEvents(t *testing.T) {
 			writeJSON(w, 412, `{"errors":[{"message":"Sync token invalid"}],"sync":"fresh"}`)
 		}
 	})
+	// A deadline so that a broken client fails instead of polling forever.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	var syncs []string
-	err := c.PollEvents(context.Background(), "P", "", 5*time.Second, func(p EventsPage) error {
+	err := c.PollEvents(ctx, "P", "", 5*time.Second, func(p EventsPage) error {
 		syncs = append(syncs, p.Sync)
 		return nil
 	})
@@ -711,7 +714,7 @@ func TestPollEvents(t *testing.T) {
 	}
 
 	stop := errors.New("stop")
-	err = c.PollEvents(context.Background(), "P", "x", time.Second, func(EventsPage) error { return stop })
+	err = c.PollEvents(ctx, "P", "x", time.Second, func(EventsPage) error { return stop })
 	if err == nil {
 		t.Fatal("PollEvents after 412 with a token returned nil")
 	}
