@@ -69,6 +69,14 @@ func TestEventsSyncTokens(t *testing.T) {
 		t.Errorf("user without name: %v", u)
 	}
 
+	// Only the current token and its predecessor stay valid.
+	if r := call(t, srv, srv.Token(), "GET", path+"&sync="+tok, nil); r.status != http.StatusPreconditionFailed {
+		t.Errorf("token two steps back: %d", r.status)
+	}
+	if r := call(t, srv, srv.Token(), "GET", path+"&sync="+page1.body["sync"].(string), nil); !bytes.Equal(r.raw, page2.raw) {
+		t.Errorf("previous token no longer replays")
+	}
+
 	// Workspace events see everything in the workspace.
 	ws := "/workspaces/" + srv.WorkspaceGID() + "/events"
 	r = call(t, srv, srv.Token(), "GET", ws, nil)

@@ -16,6 +16,9 @@ type syncToken struct {
 	cursor   int64 // events with a greater seq are after the token
 	issued   time.Time
 	cached   *result
+	// prev is the token this one was issued for; it is dropped once this
+	// one is used, as Asana does not promise older tokens work.
+	prev string
 }
 
 // stream is one /events subscription; live streams count toward the
@@ -63,10 +66,10 @@ func (e *Emulator) pruneSyncLocked() {
 }
 
 // newTokenLocked issues a token on a stream at cursor.
-func (e *Emulator) newTokenLocked(resource, streamID string, cursor int64) string {
+func (e *Emulator) newTokenLocked(resource, streamID string, cursor int64, prev string) string {
 	tok := randomHex(16)
 	now := e.clk.Now()
-	e.syncs[tok] = &syncToken{resource: resource, stream: streamID, cursor: cursor, issued: now}
+	e.syncs[tok] = &syncToken{resource: resource, stream: streamID, cursor: cursor, issued: now, prev: prev}
 	if s, ok := e.streams[streamID]; ok {
 		s.lastActive = now
 	} else {
@@ -85,7 +88,7 @@ func (e *Emulator) serveEvents(c *call, resource string, pageSize int) (*result,
 	now := e.clk.Now()
 	tok, ok := e.syncs[sync]
 	if sync == "" || !ok || tok.resource != resource || now.Sub(tok.issued) >= e.cfg.EventsTTL {
-		fresh := e.newTokenLocked(resource, randomHex(8), e.nextSeq)
+		fresh := e.newTokenLocked(resource, randomHex(8), e.nextSeq, "")
 		return nil, &apiError{status: http.StatusPreconditionFailed, message: msgSyncInvalid, sync: fresh}
 	}
 	if tok.cached != nil {
@@ -108,7 +111,12 @@ func (e *Emulator) serveEvents(c *call, resource string, pageSize int) (*result,
 	if !hasMore {
 		cursor = e.nextSeq
 	}
-	next := e.newTokenLocked(resource, tok.stream, cursor)
+	// Only the current token and the one before it stay valid: replaying
+	// the current one is safe, going further back is not promised.
+	if tok.prev != "" {
+		delete(e.syncs, tok.prev)
+	}
+	next := e.newTokenLocked(resource, tok.stream, cursor, sync)
 	res := &result{data: data, extra: []kv{{"sync", next}, {"has_more", hasMore}}}
 	tok.cached = res
 	return res, nil

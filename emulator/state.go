@@ -92,6 +92,8 @@ type hook struct {
 	secret    asana.Secret
 	filters   []asana.Filter
 	createdAt time.Time
+	// handshakeAt is when the handshake succeeded.
+	handshakeAt time.Time
 }
 
 // state is everything the emulator knows; it is guarded by Emulator.mu.

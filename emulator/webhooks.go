@@ -66,6 +66,11 @@ func (e *Emulator) renderWebhook(h *hook) webhookJSON {
 		j.LastFailureAt = timePtr(hl.LastFailureAt)
 		j.LastFailureContent = hl.LastFailureContent
 		j.LastSuccessAt = timePtr(hl.LastSuccessAt)
+		if j.LastSuccessAt == nil && j.LastFailureAt == nil {
+			// The handshake counts as a success until the initial
+			// heartbeat lands, as on Asana.
+			j.LastSuccessAt = asana.TimePtr(h.handshakeAt)
+		}
 		j.DeliveryRetryCount = hl.RetryCount
 		j.NextAttemptAfter = timePtr(hl.NextAttemptAfter)
 		j.FailureDeletionTimestamp = timePtr(hl.FailureDeletionAt)
@@ -205,6 +210,7 @@ func (e *Emulator) createWebhook(c *call) (*result, error) {
 	gid := e.st.newGID()
 	e.mu.Unlock()
 
+	created := e.clk.Now()
 	secret, err := newSecret()
 	if err != nil {
 		return nil, err
@@ -224,7 +230,7 @@ func (e *Emulator) createWebhook(c *call) (*result, error) {
 	}
 	h := &hook{gid: gid, token: c.token, resource: resource, resType: kind, resName: e.st.nameOf(resource),
 		workspace: e.st.workspaceOf(resource), target: target, secret: secret, filters: filters,
-		createdAt: e.clk.Now()}
+		createdAt: created, handshakeAt: e.clk.Now()}
 	e.st.hooks[gid] = h
 	e.st.hookOrder = append(e.st.hookOrder, gid)
 	e.mu.Unlock()

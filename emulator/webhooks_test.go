@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/asana-webhooks/asana-webhooks/asana"
-	"github.com/asana-webhooks/asana-webhooks/emulator"
 	"github.com/asana-webhooks/asana-webhooks/emulator/emulatortest"
 )
 
@@ -41,6 +40,9 @@ func TestCreateWebhookHandshakeAndHeartbeat(t *testing.T) {
 	res := d["resource"].(map[string]any)
 	if res["gid"] != srv.ProjectGID() || res["resource_type"] != "project" || res["name"] != "Launch plan" {
 		t.Errorf("resource %v", res)
+	}
+	if d["last_success_at"] == nil || d["last_failure_at"] != nil || d["delivery_retry_count"] != float64(0) {
+		t.Errorf("health fields of a fresh webhook: %s", r.raw)
 	}
 	if fs, ok := d["filters"].([]any); !ok || len(fs) != 0 {
 		t.Errorf("filters %v, want []", d["filters"])
@@ -126,5 +128,3 @@ func TestTaskChangeDeliveredSigned(t *testing.T) {
 		t.Errorf("user %v", u)
 	}
 }
-
-var _ = emulator.DefaultToken
