@@ -47,6 +47,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"filters wrong type", tok, "POST", "/webhooks", `{"data":{"resource":"` + p + `","target":"http://127.0.0.1:1/","filters":{}}}`, 400, "filters: must be an array"},
 		{"filter field wrong type", tok, "POST", "/webhooks", `{"data":{"resource":"` + p + `","target":"http://127.0.0.1:1/","filters":[{"action":1}]}}`, 400, "filters[0].action"},
 		{"fields without changed", tok, "POST", "/webhooks", `{"data":{"resource":"` + p + `","target":"http://127.0.0.1:1/","filters":[{"action":"added","fields":["name"]}]}}`, 400, "fields"},
+		{"unknown filter action", tok, "POST", "/webhooks", `{"data":{"resource":"` + p + `","target":"http://127.0.0.1:1/","filters":[{"action":"exploded"}]}}`, 400, "filters[0].action"},
 		{"huge body", tok, "POST", "/tasks", huge, 413, "too large"},
 		{"completed wrong type", tok, "POST", "/tasks", `{"data":{"projects":["` + p + `"],"completed":"maybe"}}`, 400, "completed: must be a boolean"},
 		{"bad due_on", tok, "POST", "/tasks", `{"data":{"projects":["` + p + `"],"due_on":"tomorrow"}}`, 400, "due_on"},

@@ -18,6 +18,9 @@ import (
 // webhookResourceTypes are the resource types a webhook may watch.
 var webhookResourceTypes = []string{typeProject, typeTask, typeWorkspace, typeSection, typeTeam, typePortfolio}
 
+// eventActions are the values of an event's action.
+var eventActions = []string{"changed", "added", "removed", "deleted", "undeleted"}
+
 type filterJSON struct {
 	ResourceType    *string  `json:"resource_type"`
 	ResourceSubtype *string  `json:"resource_subtype"`
@@ -110,6 +113,9 @@ func checkTarget(target string, strict bool) error {
 // one, without fields).
 func checkFilters(filters []asana.Filter, resType string) error {
 	for i, f := range filters {
+		if f.Action != "" && !slices.Contains(eventActions, f.Action) {
+			return errorf(http.StatusBadRequest, "filters[%d].action: must be one of %s", i, strings.Join(eventActions, ", "))
+		}
 		if len(f.Fields) > 0 && f.Action != "changed" {
 			return errorf(http.StatusBadRequest, "filters[%d].fields: Fields may only be given with the action \"changed\"", i)
 		}
