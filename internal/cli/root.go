@@ -20,10 +20,10 @@ func commandConstructors() []func(*App) *cobra.Command {
 		newEventsCmd,
 		newVersionCmd,
 		// Commands added by other issues go here, one line each:
-		// newInspectCmd,    // internal/cli/inspect.go
+		newInspectCmd, // internal/cli/inspect.go
 		newEmulateCmd, // internal/cli/emulate.go
 		// newDemoCmd,       // internal/cli/demo.go
-		// newDeliveriesCmd, // internal/cli/deliveries.go
+		newDeliveriesCmd, // internal/cli/deliveries.go
 	}
 }
 

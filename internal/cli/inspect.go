@@ -1,0 +1,199 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/asana-webhooks/asana-webhooks/asana"
+	"github.com/asana-webhooks/asana-webhooks/internal/app"
+	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
+)
+
+// InspectorDBFile is the inspector's database in the data directory.
+const InspectorDBFile = "inspector.db"
+
+type inspectOptions struct {
+	publicURL      string
+	resources      []string
+	listen         string
+	filters        []asana.Filter
+	db             string
+	keep           bool
+	skipPreflight  bool
+	json           bool
+	verbose        bool
+	healthInterval time.Duration
+}
+
+func newInspectCmd(a *App) *cobra.Command {
+	o := inspectOptions{listen: app.DefaultListen, healthInterval: inspector.DefaultHealthInterval}
+	cmd := &cobra.Command{
+		Use:   "inspect --public-url URL --resource GID",
+		Short: "Receive a resource's webhook deliveries and show every event",
+		Long: `Run the webhook inspector: a receiver on --listen, reached by Asana through
+--public-url (a tunnel such as ngrok), and one webhook per --resource whose
+target is <public-url>/hooks/<random id>?project=<gid>. Each webhook has its
+own secret, kept in the inspector's database (--db); every delivery is verified
+and stored before it is acknowledged, then shown here.
+
+Before it creates anything, the inspector sends itself a request through the
+public URL and stops if the tunnel does not reach it (--skip-preflight skips
+this check). On start it deletes the webhooks earlier runs left in Asana,
+except those kept with --keep on the same public URL, which it reuses. A
+health monitor reads each webhook from Asana every --health-interval, warns
+about failed deliveries, retries, scheduled deletion and missing heartbeats,
+and re-creates a webhook Asana deleted.
+
+On Ctrl+C or SIGTERM it deletes exactly the webhooks this run created or
+reused and exits 0 (with --keep it leaves them); a second Ctrl+C exits at once.
+
+--resource defaults to ASANA_PROJECT and --workspace to ASANA_WORKSPACE, else
+the project's own workspace. The original Webhook Inspector's invocation still
+works: "inspect <ngrok-subdomain> <port>" uses https://<subdomain>.ngrok.io (a
+value with a dot is taken as the full host) and listens on 127.0.0.1:<port>.
+
+--json prints one JSON object per event on stdout, {"event": <as Asana sent
+it>, "webhook", "hook_id", "received_at", "new"}, and one per heartbeat
+{"heartbeat": true, ...}; everything else goes to stderr. -v adds each
+delivery's headers, with X-Hook-Secret, X-Hook-Signature and Authorization
+redacted. Secrets are never printed.`,
+		Example: `  # With ngrok forwarding https://abc.ngrok-free.app to port 8090
+  asana-webhooks inspect --public-url https://abc.ngrok-free.app --resource 1200000000000002
+
+  # Only task changes to name or due date, as JSON lines
+  asana-webhooks inspect --public-url https://abc.ngrok-free.app --resource 1200000000000002 \
+      --filter task:changed:name,due_on --json | jq .event.action
+
+  # The original inspector's arguments (TEMP_PAT, ASANA_WORKSPACE, ASANA_PROJECT set)
+  asana-webhooks inspect abc 8090`,
+		Args: usageArgs(func(cmd *cobra.Command, args []string) error {
+			if len(args) != 0 && len(args) != 2 {
+				return fmt.Errorf("want no arguments, or the legacy <ngrok-subdomain> <port>; got %d", len(args))
+			}
+			return nil
+		}),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runInspect(cmd.Context(), cmd, o, args)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.publicURL, "public-url", "", "public base URL that reaches --listen, e.g. https://abc.ngrok-free.app")
+	f.StringArrayVar(&o.resources, "resource", nil, "resource gid to watch, repeatable (default ASANA_PROJECT)")
+	f.StringVar(&o.listen, "listen", o.listen, "address the receiver listens on")
+	f.Var(newFilterFlag(&o.filters), "filter", "webhook filter "+FilterSyntax+", repeatable")
+	f.StringVar(&o.db, "db", "", "inspector database (default <data dir>/"+InspectorDBFile+")")
+	f.BoolVar(&o.keep, "keep", false, "leave the webhooks in Asana on exit, for the next run to reuse")
+	f.BoolVar(&o.skipPreflight, "skip-preflight", false, "do not check that the public URL reaches this inspector")
+	f.BoolVar(&o.json, "json", false, "print one JSON object per event and heartbeat on stdout")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "show each delivery's headers (secrets redacted) and debug logs")
+	f.DurationVar(&o.healthInterval, "health-interval", o.healthInterval, "how often each webhook's health is read from Asana")
+	return cmd
+}
+
+// legacyTarget turns the original inspector's <ngrok-subdomain> <port> into
+// a public URL and a listen address.
+func legacyTarget(sub, port string) (publicURL, listen string, err error) {
+	sub = strings.TrimSpace(sub)
+	if sub == "" || strings.ContainsAny(sub, "/:?#@ ") {
+		return "", "", fmt.Errorf("ngrok subdomain %q: want a name such as abc (or a host such as abc.ngrok-free.app)", sub)
+	}
+	host := sub + ".ngrok.io"
+	if strings.Contains(sub, ".") {
+		host = sub // ngrok's hostnames changed: a dotted value is the full host
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return "", "", fmt.Errorf("port %q: want a number from 1 to 65535", port)
+	}
+	return "https://" + host, net.JoinHostPort("127.0.0.1", strconv.Itoa(n)), nil
+}
+
+func (a *App) runInspect(ctx context.Context, cmd *cobra.Command, o inspectOptions, args []string) error {
+	if len(args) == 2 {
+		if cmd.Flags().Changed("public-url") || cmd.Flags().Changed("listen") {
+			return usageErrorf("the legacy <ngrok-subdomain> <port> arguments cannot be combined with --public-url or --listen")
+		}
+		pub, listen, err := legacyTarget(args[0], args[1])
+		if err != nil {
+			return usageErrorf("%v", err)
+		}
+		o.publicURL, o.listen = pub, listen
+	}
+	if o.publicURL == "" {
+		return usageErrorf("--public-url is required (the URL of your tunnel, such as https://abc.ngrok-free.app)")
+	}
+	publicURL, err := app.ParsePublicURL(o.publicURL)
+	if err != nil {
+		return usageErrorf("--public-url: %v", err)
+	}
+	if _, _, err := net.SplitHostPort(o.listen); err != nil {
+		return usageErrorf("--listen %q: want host:port, such as 127.0.0.1:8090", o.listen)
+	}
+	if o.healthInterval <= 0 {
+		return usageErrorf("--health-interval %s: want a positive duration such as 1m", o.healthInterval)
+	}
+	client, err := a.Client()
+	if err != nil {
+		return err
+	}
+	cfg, err := a.Config()
+	if err != nil {
+		return err
+	}
+	if len(o.resources) == 0 && cfg.Project != "" {
+		o.resources = []string{cfg.Project}
+	}
+	if len(o.resources) == 0 {
+		return usageErrorf("--resource is required (or set ASANA_PROJECT)")
+	}
+	for _, r := range o.resources {
+		if err := checkGID("--resource", r); err != nil {
+			return err
+		}
+	}
+	if cfg.Workspace != "" {
+		if err := checkGID("--workspace", cfg.Workspace); err != nil {
+			return err
+		}
+	}
+	if o.db == "" {
+		dir, err := a.DataDir()
+		if err != nil {
+			return err
+		}
+		o.db = filepath.Join(dir, InspectorDBFile)
+	}
+	level := slog.LevelWarn
+	if o.verbose {
+		level = slog.LevelDebug
+	}
+	in, err := app.New(app.Config{
+		Client:         client,
+		Resources:      o.resources,
+		Workspace:      cfg.Workspace,
+		Filters:        o.filters,
+		PublicURL:      publicURL,
+		Listen:         o.listen,
+		DBPath:         o.db,
+		Keep:           o.keep,
+		SkipPreflight:  o.skipPreflight,
+		JSON:           o.json,
+		Verbose:        o.verbose,
+		HealthInterval: o.healthInterval,
+		Stdout:         a.Stdout,
+		Stderr:         a.Stderr,
+		Logger:         slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level})),
+	})
+	if err != nil {
+		return err
+	}
+	return in.Run(ctx)
+}
