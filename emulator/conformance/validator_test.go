@@ -1,0 +1,112 @@
+package conformance
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestValidatorRejects shows that the checks bite: responses that break the
+// spec, the wire rules or the event field set are reported, with the
+// departures applied.
+func TestValidatorRejects(t *testing.T) {
+	const base = "http://127.0.0.1:9/api/1.0"
+	sp := loadSpec(t, base)
+	jsonHeader := http.Header{"Content-Type": {"application/json; charset=UTF-8"}}
+	webhook := `{"gid":"1","resource_type":"webhook","active":true,"resource":{"gid":"2","resource_type":"project","name":"P"},` +
+		`"target":"https://example.com/h","created_at":"2026-01-02T03:04:05.678Z","last_failure_at":null,` +
+		`"last_failure_content":"","last_success_at":"2026-01-02T03:04:05.900Z","delivery_retry_count":0,` +
+		`"next_attempt_after":null,"failure_deletion_timestamp":null,"filters":[],"is_workspace_webhook":false}`
+	event := `{"user":{"gid":"3","resource_type":"user"},"created_at":"2026-01-02T03:04:05.678Z","action":"changed",` +
+		`"resource":{"gid":"4","resource_type":"task","resource_subtype":"default_task"},"parent":null,` +
+		`"change":{"field":"name","action":"changed"}}`
+	cases := []struct {
+		name    string
+		method  string
+		path    string
+		status  int
+		header  http.Header
+		body    string
+		valid   bool // against the spec
+		wireOK  bool
+		check   func(t *testing.T, x exchange)
+		deliver bool
+	}{
+		{name: "good webhook", method: "GET", path: "/webhooks/1", status: 200, header: jsonHeader,
+			body: `{"data":` + webhook + `}`, valid: true, wireOK: true},
+		{name: "active not a boolean", method: "GET", path: "/webhooks/1", status: 200, header: jsonHeader,
+			body: `{"data":` + strings.Replace(webhook, `"active":true`, `"active":"yes"`, 1) + `}`, wireOK: true},
+		{name: "created_at not a date-time", method: "GET", path: "/webhooks/1", status: 200, header: jsonHeader,
+			body: `{"data":` + strings.Replace(webhook, `"created_at":"2026-01-02T03:04:05.678Z"`, `"created_at":"yesterday"`, 1) + `}`, wireOK: true},
+		{name: "last_success_at null is no departure", method: "GET", path: "/webhooks/1", status: 200, header: jsonHeader,
+			body: `{"data":` + strings.Replace(webhook, `"last_success_at":"2026-01-02T03:04:05.900Z"`, `"last_success_at":null`, 1) + `}`, wireOK: true},
+		{name: "data not an array", method: "GET", path: "/webhooks?workspace=1", status: 200, header: jsonHeader,
+			body: `{"data":` + webhook + `}`, wireOK: true},
+		{name: "undeclared status", method: "GET", path: "/webhooks/1", status: 418, header: jsonHeader,
+			body: `{"errors":[{"message":"teapot"}]}`, wireOK: true},
+		{name: "429 with a bad envelope", method: "GET", path: "/webhooks/1", status: 429,
+			header: http.Header{"Content-Type": {"application/json"}, "Retry-After": {"3"}},
+			body:   `{"errors":"slow down"}`},
+		{name: "429 without Retry-After", method: "GET", path: "/users/me", status: 429, header: jsonHeader,
+			body: `{"errors":[{"message":"You've made too many requests"}]}`, valid: true},
+		{name: "404 without message", method: "GET", path: "/tasks/1", status: 404, header: jsonHeader,
+			body: `{"errors":[{}]}`, valid: true},
+		{name: "412 without sync", method: "GET", path: "/events?resource=1", status: 412, header: jsonHeader,
+			body: `{"errors":[{"message":"Sync token invalid or too old."}]}`, valid: true},
+		{name: "text content type", method: "GET", path: "/users/me", status: 200,
+			header: http.Header{"Content-Type": {"text/plain"}}, body: `{"data":{"gid":"1"}}`},
+		{name: "201 without Location", method: "POST", path: "/tasks", status: 201, header: jsonHeader,
+			body: `{"data":{"gid":"1","resource_type":"task","name":"x"}}`, valid: true},
+		{name: "good delivery", body: `{"events":[` + event + `]}`, valid: true, wireOK: true, deliver: true},
+		{name: "event created_at not a date-time", body: `{"events":[` + strings.Replace(event, `"2026-01-02T03:04:05.678Z"`, `"now"`, 1) + `]}`,
+			wireOK: true, deliver: true},
+		{name: "event action not a string", body: `{"events":[` + strings.Replace(event, `"action":"changed","resource"`, `"action":1,"resource"`, 1) + `]}`,
+			wireOK: true, deliver: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			x := exchange{name: c.name, status: c.status, header: c.header, body: []byte(c.body), delivery: c.deliver}
+			if !c.deliver {
+				req, err := http.NewRequest(c.method, base+c.path, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				x.req = req
+				if err := checkWire(x); (err == nil) != c.wireOK {
+					t.Errorf("checkWire: %v, want ok=%v", err, c.wireOK)
+				}
+			}
+			if err := sp.validate(x); (err == nil) != c.valid {
+				t.Errorf("validate: %v, want valid=%v", err, c.valid)
+			}
+		})
+	}
+}
+
+// TestEventFieldSet shows checkEventFields enforcing the reference's field
+// set (§4.2, §5.1).
+func TestEventFieldSet(t *testing.T) {
+	cases := []struct {
+		name  string
+		event string
+		base  []string
+		ok    bool
+	}{
+		{"webhook changed", `{"user":null,"created_at":"x","action":"changed","resource":{},"parent":null,"change":{"field":"name","action":"changed"}}`, webhookEventFields, true},
+		{"webhook added", `{"user":{},"created_at":"x","action":"added","resource":{},"parent":{}}`, webhookEventFields, true},
+		{"events form has type", `{"user":{},"created_at":"x","action":"added","resource":{},"parent":{},"type":"task"}`, eventsEventFields, true},
+		{"webhook form has no type", `{"user":{},"created_at":"x","action":"added","resource":{},"parent":{},"type":"task"}`, webhookEventFields, false},
+		{"parent missing", `{"user":{},"created_at":"x","action":"added","resource":{}}`, webhookEventFields, false},
+		{"change on added", `{"user":{},"created_at":"x","action":"added","resource":{},"parent":{},"change":{"field":"a","action":"changed"}}`, webhookEventFields, false},
+		{"changed without change", `{"user":{},"created_at":"x","action":"changed","resource":{},"parent":null}`, webhookEventFields, false},
+		{"unknown change key", `{"user":{},"created_at":"x","action":"changed","resource":{},"parent":null,"change":{"field":"a","action":"changed","old_value":1}}`, webhookEventFields, false},
+		{"change without field", `{"user":{},"created_at":"x","action":"changed","resource":{},"parent":null,"change":{"action":"changed"}}`, webhookEventFields, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := checkEventFields([]byte(c.event), c.base); (err == nil) != c.ok {
+				t.Errorf("checkEventFields: %v, want ok=%v", err, c.ok)
+			}
+		})
+	}
+}
