@@ -1,10 +1,11 @@
 package emulator_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
-	"time"
 
+	"github.com/asana-webhooks/asana-webhooks/emulator"
 	"github.com/asana-webhooks/asana-webhooks/emulator/emulatortest"
 )
 
@@ -21,15 +22,52 @@ func eventKey(ev map[string]any) string {
 	return k
 }
 
-// settle waits until the receiver has at least n events and a little more
-// time has passed without new ones.
-func settle(t *testing.T, rc *receiver, n int) []map[string]any {
+// sentinelGID marks injected sentinel events.
+const sentinelGID = "1"
+
+// sentinel injects an event on resource that the webhooks' filters under
+// test admit. Deliveries to one webhook keep their order, so once a sentinel
+// arrived, every event emitted before it has arrived too: absence can then be
+// asserted without sleeping.
+func sentinel(t *testing.T, srv *emulator.Server, resource, typ, subtype, action, field string) {
 	t.Helper()
-	rc.waitFor(t, "events", func(ds []delivered) bool { return len(deliveredEvents(t, ds)) >= n })
-	// Give stray (wrong) deliveries a chance to show up before asserting
-	// their absence; correctness does not depend on this wait.
-	time.Sleep(200 * time.Millisecond)
-	return deliveredEvents(t, rc.deliveries())
+	ev := map[string]any{"user": nil, "created_at": "2026-01-01T00:00:00.000Z", "action": action,
+		"resource": map[string]any{"gid": sentinelGID, "resource_type": typ, "resource_subtype": subtype}, "parent": nil}
+	if field != "" {
+		ev["change"] = map[string]any{"field": field, "action": "changed"}
+	}
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Inject(resource, raw); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// settle waits for a sentinel and returns the events before the first one,
+// sentinels removed.
+func settle(t *testing.T, rc *receiver) []map[string]any {
+	t.Helper()
+	isSentinel := func(ev map[string]any) bool {
+		return ev["resource"].(map[string]any)["gid"] == sentinelGID
+	}
+	ds := rc.waitFor(t, "sentinel", func(ds []delivered) bool {
+		for _, ev := range deliveredEvents(t, ds) {
+			if isSentinel(ev) {
+				return true
+			}
+		}
+		return false
+	})
+	var out []map[string]any
+	for _, ev := range deliveredEvents(t, ds) {
+		if isSentinel(ev) {
+			break
+		}
+		out = append(out, ev)
+	}
+	return out
 }
 
 func TestFanOutStoryTaskProject(t *testing.T) {
@@ -52,8 +90,9 @@ func TestFanOutStoryTaskProject(t *testing.T) {
 		t.Fatalf("comment: %d %s", r.status, r.raw)
 	}
 	story := r.data(t)["gid"].(string)
+	sentinel(t, srv, sub, "task", "default_task", "changed", "name")
 	for name, rc := range map[string]*receiver{"project": projectRC, "parent task": taskRC, "subtask": subRC} {
-		evs := settle(t, rc, 1)
+		evs := settle(t, rc)
 		if len(evs) != 1 {
 			t.Errorf("%s webhook got %d events, want 1: %v", name, len(evs), evs)
 			continue
@@ -126,7 +165,8 @@ func TestWorkspaceWebhookRules(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("update project: %d %s", r.status, r.raw)
 	}
-	evs := settle(t, rc, 1)
+	sentinel(t, srv, srv.ProjectGID(), "project", "", "added", "")
+	evs := settle(t, rc)
 	if len(evs) != 1 || eventKey(evs[0]) != "project:changed.name" {
 		t.Fatalf("workspace webhook got %v", evs)
 	}
@@ -169,9 +209,12 @@ func TestFilters(t *testing.T) {
 	if _, err := srv.AddComment("", task, "c"); err != nil {
 		t.Fatal(err)
 	}
+	sentinel(t, srv, task, "task", "default_task", "changed", "notes") // no filter, fields
+	sentinel(t, srv, task, "story", "comment_added", "added", "")      // any of two
+	sentinel(t, srv, task, "task", "milestone", "added", "")           // subtype
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			evs := settle(t, rcs[i], len(tc.want))
+			evs := settle(t, rcs[i])
 			var got []string
 			for _, ev := range evs {
 				got = append(got, eventKey(ev))

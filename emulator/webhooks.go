@@ -239,14 +239,13 @@ func (e *Emulator) createWebhook(c *call) (*result, error) {
 		createdAt: created, handshakeAt: e.clk.Now()}
 	e.st.hooks[gid] = h
 	e.st.hookOrder = append(e.st.hookOrder, gid)
-	e.mu.Unlock()
-
+	// Added under the state lock, so no event fanned out to this webhook
+	// can reach the engine before its worker exists. The engine never
+	// calls back while holding its own lock, so this cannot deadlock.
 	e.engine.Add(delivery.Target{GID: gid, URL: target, Secret: secret})
-	e.log.Info("webhook created", "webhook", gid, "resource", resource, "target", target)
-
-	e.mu.Lock()
 	data := e.renderWebhook(h)
 	e.mu.Unlock()
+	e.log.Info("webhook created", "webhook", gid, "resource", resource, "target", target)
 	return &result{status: http.StatusCreated, data: data,
 		extra:    []kv{{"X-Hook-Secret", secret.Reveal()}},
 		location: c.location("webhooks", gid)}, nil
