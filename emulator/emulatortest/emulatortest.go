@@ -2,7 +2,7 @@
 // when the test ends.
 //
 //	srv := emulatortest.New(t)
-//	client := asana.NewClient(srv.BaseURL(), srv.Token()) // or any Asana client
+//	client := asana.NewClient(srv.Token(), asana.WithBaseURL(srv.BaseURL())) // or any Asana client
 package emulatortest
 
 import (
