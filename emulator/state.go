@@ -382,6 +382,7 @@ func (s *state) ancestors(gid string) []string {
 		}
 		for _, c := range chain {
 			for _, m := range c.memberships {
+				add(m.section)
 				add(m.project)
 			}
 		}

@@ -74,6 +74,17 @@ func TestEmulateStartsAndStops(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"resource_type":"user"`) {
 		t.Fatalf("users/me: %d %s", resp.StatusCode, body)
 	}
+	// The command's clock is a Shifted one: the admin API can advance it.
+	adminURL := strings.TrimSuffix(base, "/api/1.0") + "/_emulator/clock/advance"
+	resp, err = http.Post(adminURL, "application/json", strings.NewReader(`{"duration":"8h"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "advanceable") {
+		t.Errorf("clock advance: %d %s", resp.StatusCode, body)
+	}
 	cancel()
 	select {
 	case code := <-done:
