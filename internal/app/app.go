@@ -80,6 +80,11 @@ type Config struct {
 	// OnDelivery, if set, also receives every stored delivery (the web UI).
 	// It must not block.
 	OnDelivery func(inspector.RecordResult)
+	// UI serves the web UI on its own listener: UIListen, or 127.0.0.1 on
+	// the receiver's port + 1. A non-loopback UIListen needs UIAllowRemote.
+	UI            bool
+	UIListen      string
+	UIAllowRemote bool
 }
 
 // Inspector is one inspector run. Start it, then Close it (or use Run).
@@ -99,6 +104,8 @@ type Inspector struct {
 
 	monitorCancel context.CancelFunc
 	monitorDone   chan struct{}
+
+	ui *uiServer
 
 	closeOnce sync.Once
 	closeErr  error
@@ -198,6 +205,7 @@ func (in *Inspector) Start(ctx context.Context) error {
 		Now:     in.cfg.Now,
 		OnDelivery: func(r inspector.RecordResult) {
 			in.printer.delivery(r)
+			in.ui.observe(r)
 			if in.cfg.OnDelivery != nil {
 				in.cfg.OnDelivery(r)
 			}
@@ -212,7 +220,12 @@ func (in *Inspector) Start(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", in.cfg.Listen, err)
 	}
 	in.ln = ln
-	in.srv = receiver.NewServer(ln.Addr().String(), rcv, receiver.ServerOptions{Logger: in.log})
+	public, err := in.publicHandler(rcv, ln.Addr())
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	in.srv = receiver.NewServer(ln.Addr().String(), public, receiver.ServerOptions{Logger: in.log})
 	in.served = make(chan struct{})
 	go func() {
 		defer close(in.served)
@@ -254,6 +267,7 @@ func (in *Inspector) Start(ctx context.Context) error {
 		return err
 	}
 	in.manager = m
+	in.ui.setManager(m)
 	hooks, err := m.Start(ctx, specs)
 	if err != nil {
 		return err
@@ -357,6 +371,7 @@ func (in *Inspector) Manager() *inspector.Manager { return in.manager }
 // store it opened. It is safe to call more than once.
 func (in *Inspector) Close() error {
 	in.closeOnce.Do(func() {
+		in.ui.close()
 		var errs []error
 		if in.monitorCancel != nil {
 			in.monitorCancel()

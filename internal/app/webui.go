@@ -1,0 +1,352 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asana-webhooks/asana-webhooks/asana"
+	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
+	"github.com/asana-webhooks/asana-webhooks/internal/webui"
+)
+
+// uiServer is the web UI of a run: its own listener, the feed the receiver
+// fills and the actions it offers.
+type uiServer struct {
+	ln      net.Listener
+	srv     *http.Server
+	served  chan struct{}
+	url     string
+	feed    *webui.Broadcaster
+	actions *uiActions
+}
+
+// UIListenAddr returns where the web UI listens: uiListen if set, else
+// 127.0.0.1 on the receiver's port + 1 (or a free port when the receiver's
+// configured port is 0, as in tests).
+func UIListenAddr(uiListen, listen string, receiver net.Addr) (string, error) {
+	if uiListen != "" {
+		if _, _, err := net.SplitHostPort(uiListen); err != nil {
+			return "", fmt.Errorf("web UI address %q: want host:port, such as 127.0.0.1:8091", uiListen)
+		}
+		return uiListen, nil
+	}
+	if _, port, err := net.SplitHostPort(listen); err == nil && port == "0" {
+		return "127.0.0.1:0", nil
+	}
+	ta, ok := receiver.(*net.TCPAddr)
+	if !ok || ta.Port <= 0 || ta.Port >= 65535 {
+		return "", fmt.Errorf("web UI: cannot derive a port from the receiver's address %s; set the UI address", receiver)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(ta.Port+1)), nil
+}
+
+// isLoopbackListen reports whether a listen address binds only loopback.
+func isLoopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// publicHandler starts the web UI when the run asks for it and returns the
+// handler of the public port: the receiver, behind the redirects of the
+// original inspector's pages to the UI. Without the UI it is the receiver.
+func (in *Inspector) publicHandler(rcv http.Handler, receiverAddr net.Addr) (http.Handler, error) {
+	if !in.cfg.UI {
+		return rcv, nil
+	}
+	ui, err := in.startUI(receiverAddr)
+	if err != nil {
+		return nil, err
+	}
+	in.ui = ui
+	return webui.LegacyRedirects(ui.url, rcv), nil
+}
+
+// startUI listens on the UI's address and serves the UI.
+func (in *Inspector) startUI(receiverAddr net.Addr) (*uiServer, error) {
+	addr, err := UIListenAddr(in.cfg.UIListen, in.cfg.Listen, receiverAddr)
+	if err != nil {
+		return nil, err
+	}
+	remote := !isLoopbackListen(addr)
+	if remote && !in.cfg.UIAllowRemote {
+		return nil, fmt.Errorf("web UI address %s is not a loopback address: anyone who reaches it could create and delete webhooks; pass --ui-allow-remote to serve it there anyway", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("web UI: listen on %s: %w", addr, err)
+	}
+	var allowed []string
+	if remote {
+		allowed = remoteHosts(ln.Addr())
+	}
+	u := &uiServer{ln: ln, served: make(chan struct{}), feed: webui.NewBroadcaster(), actions: &uiActions{in: in}}
+	ui, err := webui.New(webui.Config{
+		Reader: in.store, Actions: u.actions, Feed: u.feed, Logger: in.log, AllowedHosts: allowed, Now: in.cfg.Now,
+	})
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	u.srv = webui.NewHTTPServer(ln.Addr().String(), ui.Handler(), in.log)
+	go func() {
+		defer close(u.served)
+		if err := u.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			in.log.Error("web UI server stopped", "err", err)
+		}
+	}()
+	u.url = "http://" + ln.Addr().String()
+	if remote {
+		in.printer.info("WARNING: the web UI listens on %s, beyond this machine (--ui-allow-remote): anyone who reaches it can create and delete webhooks", ln.Addr())
+		if ta, ok := ln.Addr().(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
+			u.url = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ta.Port))
+		}
+	}
+	in.printer.info("web UI on %s", u.url)
+	return u, nil
+}
+
+// remoteHosts are the Host values a UI bound beyond loopback accepts: the
+// bound address, or every address of the machine for an unspecified one.
+func remoteHosts(a net.Addr) []string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return nil
+	}
+	port := strconv.Itoa(ta.Port)
+	if !ta.IP.IsUnspecified() {
+		return []string{net.JoinHostPort(ta.IP.String(), port)}
+	}
+	var out []string
+	addrs, _ := net.InterfaceAddrs()
+	for _, ad := range addrs {
+		if ipn, ok := ad.(*net.IPNet); ok {
+			out = append(out, net.JoinHostPort(ipn.IP.String(), port))
+		}
+	}
+	return out
+}
+
+// observe hands a stored delivery to the UI's feed; nil-safe.
+func (u *uiServer) observe(r inspector.RecordResult) {
+	if u != nil {
+		u.feed.Observe(r)
+	}
+}
+
+// setManager gives the UI the run's manager once Start made it; nil-safe.
+func (u *uiServer) setManager(m *inspector.Manager) {
+	if u != nil {
+		u.actions.manager.Store(m)
+	}
+}
+
+// close stops the UI: open streams are cut, requests get a moment to end.
+func (u *uiServer) close() {
+	if u == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := u.srv.Shutdown(ctx); err != nil {
+		_ = u.srv.Close()
+	}
+	<-u.served
+}
+
+// UIURL returns the web UI's URL; empty without a UI or before Start.
+func (in *Inspector) UIURL() string {
+	if in.ui == nil {
+		return ""
+	}
+	return in.ui.url
+}
+
+// uiActions implements webui.Actions over the run's client, store and
+// manager.
+type uiActions struct {
+	in      *Inspector
+	manager atomic.Pointer[inspector.Manager]
+
+	mu        sync.Mutex
+	workspace string
+}
+
+// ws returns the workspace the UI lists webhooks and projects in: the
+// configured one, else the one of the run's webhooks, else the first
+// resource's.
+func (a *uiActions) ws(ctx context.Context) (string, error) {
+	a.mu.Lock()
+	ws := a.workspace
+	a.mu.Unlock()
+	if ws != "" {
+		return ws, nil
+	}
+	ws = a.in.cfg.Workspace
+	if ws == "" {
+		hooks, err := a.in.store.ListHooks(ctx, inspector.HookFilter{States: []inspector.HookState{inspector.HookActive}})
+		if err != nil {
+			return "", fmt.Errorf("find the workspace: %w", err)
+		}
+		for _, h := range hooks {
+			if h.WorkspaceGID != "" {
+				ws = h.WorkspaceGID
+				break
+			}
+		}
+	}
+	if ws == "" && len(a.in.cfg.Resources) > 0 {
+		p, err := a.in.cfg.Client.Project(ctx, a.in.cfg.Resources[0])
+		if err != nil {
+			return "", fmt.Errorf("find the workspace of %s: %w", a.in.cfg.Resources[0], err)
+		}
+		if p.Workspace != nil {
+			ws = p.Workspace.GID
+		}
+	}
+	if ws == "" {
+		return "", errors.New("the workspace is unknown; pass --workspace")
+	}
+	a.mu.Lock()
+	a.workspace = ws
+	a.mu.Unlock()
+	return ws, nil
+}
+
+// Webhooks implements webui.Actions.
+func (a *uiActions) Webhooks(ctx context.Context) ([]asana.Webhook, error) {
+	ws, err := a.ws(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return a.in.cfg.Client.ListWebhooks(ctx, ws, "")
+}
+
+// Projects implements webui.Actions.
+func (a *uiActions) Projects(ctx context.Context) ([]asana.Project, error) {
+	ws, err := a.ws(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return a.in.cfg.Client.Projects(ctx, ws)
+}
+
+// Create implements webui.Actions through the manager, so the webhook
+// belongs to the run (watched, and deleted at its end unless --keep). The
+// manager does not report progress; a watcher reports the handshake when the
+// store shows its secret.
+func (a *uiActions) Create(ctx context.Context, req webui.CreateRequest, progress func(string)) (webui.CreateResult, error) {
+	m := a.manager.Load()
+	if m == nil {
+		return webui.CreateResult{}, errors.New("the inspector is still starting; try again in a moment")
+	}
+	ws, err := a.ws(ctx)
+	if err != nil {
+		return webui.CreateResult{}, err
+	}
+	res := asana.Compact{GID: req.ResourceGID, ResourceType: req.ResourceType}
+	if req.ResourceType == "project" || req.ResourceType == "" {
+		p, err := a.in.cfg.Client.Project(ctx, req.ResourceGID)
+		switch {
+		case err == nil:
+			res.ResourceType, res.Name = "project", p.Name
+			progress("Found project “" + p.Name + "”.")
+		case req.ResourceType == "project":
+			return webui.CreateResult{}, fmt.Errorf("read project %s: %w", req.ResourceGID, err)
+		}
+	}
+	started := a.in.cfg.Now()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.watchHandshake(ctx, req.ResourceGID, started, done, progress)
+	}()
+	progress("Stored a pending webhook with a fresh target path, opened its handshake window and sent POST /webhooks.")
+	h, err := m.Create(ctx, inspector.HookSpec{Resource: res, Workspace: ws, Filters: req.Filters})
+	close(done)
+	wg.Wait()
+	if err != nil {
+		return webui.CreateResult{}, err
+	}
+	a.in.printer.info("webhook %s on %s created from the web UI (hook %s)", h.WebhookGID, h.Resource.GID, short(h.ID))
+	return webui.CreateResult{HookID: h.ID, WebhookGID: h.WebhookGID, Resource: h.Resource, Target: h.Target}, nil
+}
+
+// watchHandshake reports once when a pending hook on resource created since
+// started has its handshake secret stored.
+func (a *uiActions) watchHandshake(ctx context.Context, resource string, started time.Time, done <-chan struct{}, progress func(string)) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		hooks, err := a.in.store.ListHooks(ctx, inspector.HookFilter{ResourceGID: resource,
+			States: []inspector.HookState{inspector.HookPending, inspector.HookActive}})
+		if err != nil {
+			continue
+		}
+		for _, h := range hooks {
+			if h.HasSecret && !h.CreatedAt.Before(started.Add(-time.Second)) {
+				progress("Handshake received: the secret is stored. Waiting for Asana's 201 to confirm it...")
+				return
+			}
+		}
+	}
+}
+
+// Delete implements webui.Actions: the webhook is deleted in Asana (a 404
+// counts as done) and marked deleted.
+func (a *uiActions) Delete(ctx context.Context, hookID string) error {
+	h, err := a.in.store.GetHook(ctx, hookID)
+	if err != nil {
+		return fmt.Errorf("delete hook %s: %w", hookID, err)
+	}
+	if h.WebhookGID != "" {
+		if err := a.in.cfg.Client.DeleteWebhook(ctx, h.WebhookGID); err != nil && !asana.IsStatus(err, http.StatusNotFound) {
+			return err
+		}
+	}
+	if err := a.in.store.MarkHookDeleted(ctx, hookID, "deleted from the web UI"); err != nil {
+		return fmt.Errorf("delete hook %s: %w", hookID, err)
+	}
+	a.in.printer.info("webhook %s on %s deleted from the web UI", h.WebhookGID, h.Resource.GID)
+	return nil
+}
+
+// DeleteAll implements webui.Actions: every active hook of ours.
+func (a *uiActions) DeleteAll(ctx context.Context) (int, error) {
+	hooks, err := a.in.store.ListHooks(ctx, inspector.HookFilter{States: []inspector.HookState{inspector.HookActive}})
+	if err != nil {
+		return 0, fmt.Errorf("delete all: %w", err)
+	}
+	n := 0
+	var errs []error
+	for _, h := range hooks {
+		if err := a.Delete(ctx, h.ID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
