@@ -232,6 +232,8 @@ type env struct {
 	srv, limited *emulator.Server
 	recv         *receiver
 	vars         map[string]string
+	// client bounds every request, so a hung emulator fails the test.
+	client *http.Client
 }
 
 func newEnv(t *testing.T) *env {
@@ -245,6 +247,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatalf("user of the second token: %v", err)
 	}
+	client := &http.Client{Timeout: waitTimeout}
 	project := srv.ProjectGID()
 	// The seeded project's first task, for a webhook on a task.
 	var tasks struct {
@@ -252,10 +255,10 @@ func newEnv(t *testing.T) *env {
 			GID string `json:"gid"`
 		} `json:"data"`
 	}
-	if err := json.Unmarshal(get(t, srv.BaseURL()+"/projects/"+project+"/tasks"), &tasks); err != nil || len(tasks.Data) == 0 {
+	if err := json.Unmarshal(get(t, client, srv.BaseURL()+"/projects/"+project+"/tasks"), &tasks); err != nil || len(tasks.Data) == 0 {
 		t.Fatalf("seeded tasks of project %s: %v (%d tasks)", project, err, len(tasks.Data))
 	}
-	return &env{srv: srv, limited: limited, recv: recv, vars: map[string]string{
+	return &env{srv: srv, limited: limited, recv: recv, client: client, vars: map[string]string{
 		"workspace": srv.WorkspaceGID(),
 		"project":   project,
 		"other":     other,
@@ -265,14 +268,14 @@ func newEnv(t *testing.T) *env {
 }
 
 // get fetches url with token, failing the test on anything but 200.
-func get(t *testing.T, url string) []byte {
+func get(t *testing.T, client *http.Client, url string) []byte {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
@@ -337,7 +340,7 @@ func (e *env) do(st step) (exchange, error) {
 	default:
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil {
 		return exchange{}, fmt.Errorf("%s %s: %w", st.method, path, err)
 	}

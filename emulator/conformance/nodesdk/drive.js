@@ -31,7 +31,9 @@ async function main() {
       filters: [{ resource_type: 'task', action: 'changed', fields: ['name'] }],
     },
   }, {});
-  out('create', created);
+  // The secret stays out of the output: only whether the SDK handed it over.
+  const secret = created['X-Hook-Secret'];
+  out('create', { ...created, 'X-Hook-Secret': typeof secret === 'string' && secret !== '' ? '<redacted>' : secret });
   const gid = created.data.gid;
 
   const listed = await webhooks.getWebhooks(workspace, { resource: project, limit: 10 });
