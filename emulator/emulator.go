@@ -141,14 +141,11 @@ func (e *Emulator) handle(pattern string, h apiHandler) {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		body := res.raw
-		if body == nil {
-			body, err = renderBody(res, fields)
-			if err != nil {
-				e.log.Error("render response", "path", r.URL.Path, "err", err)
-				writeError(w, errorf(http.StatusInternalServerError, msgServerError), pretty)
-				return
-			}
+		body, err := renderBody(res, fields)
+		if err != nil {
+			e.log.Error("render response", "path", r.URL.Path, "err", err)
+			writeError(w, errorf(http.StatusInternalServerError, msgServerError), pretty)
+			return
 		}
 		writeJSON(w, status, body, pretty)
 	})

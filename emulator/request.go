@@ -330,8 +330,3 @@ func queryGID(r *http.Request, name string) (string, error) {
 	}
 	return g, nil
 }
-
-// errFieldType reports a wrongly typed field.
-func errFieldType(field, want string) error {
-	return errorf(http.StatusBadRequest, "%s: must be %s", field, want)
-}

@@ -24,7 +24,6 @@ type result struct {
 	data     any
 	extra    []kv // keys after "data", in order
 	location string
-	raw      []byte // a complete body, written as is (events replay)
 }
 
 // encodeJSON marshals v without HTML escaping, compact.
