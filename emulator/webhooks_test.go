@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/asana-webhooks/asana-webhooks/asana"
 	"github.com/asana-webhooks/asana-webhooks/emulator/emulatortest"
@@ -126,5 +127,29 @@ func TestTaskChangeDeliveredSigned(t *testing.T) {
 	}
 	if u := completed["user"].(map[string]any); u["gid"] != me || u["resource_type"] != "user" {
 		t.Errorf("user %v", u)
+	}
+}
+
+// TestDeliveryBytes pins the exact bytes of a delivered event on a fake
+// clock: Asana's key order, compact JSON, no HTML escaping, parent as null.
+func TestDeliveryBytes(t *testing.T) {
+	srv, _ := emulatortest.Start(t, time.Date(2026, 7, 1, 10, 30, 0, 123e6, time.UTC))
+	rc := newReceiver(t)
+	task, err := srv.CreateTask("", srv.ProjectGID(), "a<b>&c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	createWebhook(t, srv, srv.Token(), task, rc.URL, nil)
+	rc.waitFor(t, "heartbeat", func(ds []delivered) bool { return len(ds) >= 1 })
+	if err := srv.UpdateTask("", task, emulatorTaskName("x<y>")); err != nil {
+		t.Fatal(err)
+	}
+	ds := rc.waitFor(t, "event", func(ds []delivered) bool { return len(ds) >= 2 })
+	me, _ := srv.UserGID("")
+	want := `{"events":[{"user":{"gid":"` + me + `","resource_type":"user"},"created_at":"2026-07-01T10:30:00.123Z",` +
+		`"action":"changed","resource":{"gid":"` + task + `","resource_type":"task","resource_subtype":"default_task"},` +
+		`"parent":null,"change":{"field":"name","action":"changed"}}]}`
+	if got := string(ds[1].body); got != want {
+		t.Errorf("body\n got %s\nwant %s", got, want)
 	}
 }
