@@ -195,6 +195,48 @@ var steps = []step{
 	{name: "rate limit 429 on a write", method: "POST", path: "/tasks", body: `{"data":{"name":"x"}}`, limited: true, want: 429},
 }
 
+// servedRoutes are the operations of the spec the emulator serves, as the
+// spec names them (GET /users/me is GET /users/{user_gid} with "me").
+// TestResponsesConformToSpec checks that steps give each a 2xx response, and
+// that the emulator serves no other operation of the spec.
+var servedRoutes = []string{
+	"GET /users/{user_gid}",
+	"GET /workspaces",
+	"GET /workspaces/{workspace_gid}",
+	"GET /workspaces/{workspace_gid}/projects",
+	"GET /projects",
+	"POST /projects",
+	"GET /projects/{project_gid}",
+	"PUT /projects/{project_gid}",
+	"GET /projects/{project_gid}/sections",
+	"POST /projects/{project_gid}/sections",
+	"GET /projects/{project_gid}/tasks",
+	"GET /sections/{section_gid}",
+	"PUT /sections/{section_gid}",
+	"POST /sections/{section_gid}/addTask",
+	"POST /tasks",
+	"GET /tasks/{task_gid}",
+	"PUT /tasks/{task_gid}",
+	"DELETE /tasks/{task_gid}",
+	"GET /tasks/{task_gid}/subtasks",
+	"POST /tasks/{task_gid}/subtasks",
+	"POST /tasks/{task_gid}/setParent",
+	"POST /tasks/{task_gid}/addProject",
+	"POST /tasks/{task_gid}/removeProject",
+	"POST /tasks/{task_gid}/addFollowers",
+	"POST /tasks/{task_gid}/removeFollowers",
+	"GET /tasks/{task_gid}/stories",
+	"POST /tasks/{task_gid}/stories",
+	"GET /stories/{story_gid}",
+	"POST /webhooks",
+	"GET /webhooks",
+	"GET /webhooks/{webhook_gid}",
+	"PUT /webhooks/{webhook_gid}",
+	"DELETE /webhooks/{webhook_gid}",
+	"GET /events",
+	"GET /workspaces/{workspace_gid}/events",
+}
+
 // receiver is the webhook target: it answers handshakes by echoing
 // X-Hook-Secret and records every delivery body.
 type receiver struct {
@@ -289,6 +331,7 @@ func get(t *testing.T, client *http.Client, url string) []byte {
 
 var (
 	placeholder      = regexp.MustCompile(`\{[a-z0-9]+\}`)
+	pathParam        = regexp.MustCompile(`\{[a-z_]+\}`)
 	referenceSection = regexp.MustCompile(`asana-api\.md §\d+(\.\d+)?`)
 )
 
@@ -431,6 +474,29 @@ func TestResponsesConformToSpec(t *testing.T) {
 		t.Skipf("the checks below need the whole step table; %d of %d steps ran (-run filter?)", ran, len(steps))
 	}
 
+	t.Run("coverage", func(t *testing.T) {
+		hit := map[string]bool{}
+		for _, x := range recorded {
+			if x.status < 200 || x.status > 299 {
+				continue
+			}
+			if route, _, err := sp.router.FindRoute(x.req); err == nil {
+				hit[route.Method+" "+route.Path] = true
+			}
+		}
+		for _, r := range servedRoutes {
+			if !hit[r] {
+				t.Errorf("no step got a 2xx response from %s", r)
+			}
+		}
+		for _, op := range specOperations(sp) {
+			served := e.serves(t, op)
+			if listed := slices.Contains(servedRoutes, op); served != listed {
+				t.Errorf("%s: the emulator serves it: %v; listed in servedRoutes: %v", op, served, listed)
+			}
+		}
+	})
+
 	t.Run("deliveries", func(t *testing.T) {
 		bodies := waitDeliveries(t, e)
 		for i, b := range bodies {
@@ -485,6 +551,46 @@ func TestResponsesConformToSpec(t *testing.T) {
 			})
 		}
 	})
+}
+
+// specOperations lists the spec's operations as "METHOD /path", sorted.
+func specOperations(sp *spec) []string {
+	var ops []string
+	for path, item := range sp.doc.Paths.Map() {
+		for method := range item.Operations() {
+			ops = append(ops, method+" "+path)
+		}
+	}
+	slices.Sort(ops)
+	return ops
+}
+
+// serves reports whether the emulator routes op: it answers anything but
+// Asana's "No matching route" 404 to op with an unknown gid in every path
+// parameter.
+func (e *env) serves(t *testing.T, op string) bool {
+	t.Helper()
+	method, path, _ := strings.Cut(op, " ")
+	path = pathParam.ReplaceAllString(path, "999999999999")
+	var body io.Reader
+	if method == http.MethodPost || method == http.MethodPut {
+		body = strings.NewReader(`{"data":{}}`)
+	}
+	req, err := http.NewRequest(method, e.srv.BaseURL()+path, body)
+	if err != nil {
+		t.Fatalf("%s: %v", op, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := e.client.Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", op, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s: read: %v", op, err)
+	}
+	return !(resp.StatusCode == http.StatusNotFound && bytes.Contains(b, []byte("No matching route for request")))
 }
 
 // checkEventsPage checks the events of a 200 /events page against the
