@@ -336,6 +336,16 @@ func (m *Manager) confirm(ctx context.Context, log *slog.Logger, h Hook, created
 
 // settleUncertain decides about a create whose outcome is unknown.
 func (m *Manager) settleUncertain(ctx context.Context, log *slog.Logger, h Hook, ue *asana.CreateUncertainError) (Hook, error) {
+	if ue.LookupErr != nil && h.WorkspaceGID != "" {
+		// The client could not look (often because ctx ended: Ctrl+C during
+		// the create); look again on the settling context.
+		if list, err := m.cfg.API.ListWebhooks(ctx, h.WorkspaceGID, h.Resource.GID); err == nil {
+			ue = &asana.CreateUncertainError{Err: ue.Err}
+			if i := slices.IndexFunc(list, func(w asana.Webhook) bool { return w.Target == h.Target }); i >= 0 {
+				ue.Existing = &list[i]
+			}
+		}
+	}
 	if ue.Existing == nil || ue.Existing.Target != h.Target {
 		if ue.LookupErr != nil {
 			// A webhook may exist; the hook stays pending so that the next

@@ -1,0 +1,397 @@
+package inspector_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asana-webhooks/asana-webhooks/asana"
+	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
+	"github.com/asana-webhooks/asana-webhooks/internal/sqlite"
+)
+
+// fakeAPI is an in-memory Asana for the Manager. Its create plays the
+// handshake the way Asana does: through the receiver's rule (store the
+// secret only while the hook's window is open).
+type fakeAPI struct {
+	store   inspector.Store
+	windows *inspector.HandshakeWindows
+
+	mu sync.Mutex
+	// handshake is the secret sent during create ("" sends none); created
+	// the one in the 201 ("" omits it).
+	handshake, created string
+	// uncertain makes create return *CreateUncertainError; existing says
+	// whether the webhook was created anyway.
+	uncertain, existing bool
+	// lookupFailed makes the client's own listing after an uncertain create
+	// fail (ctx ended: Ctrl+C during the create).
+	lookupFailed bool
+	// createErr fails the create before anything is created.
+	createErr error
+	webhooks  map[string]asana.Webhook
+	deleted   []string
+	windowWas []bool // whether the window was open during each create
+	next      int
+}
+
+func newFakeAPI(st inspector.Store, w *inspector.HandshakeWindows) *fakeAPI {
+	return &fakeAPI{store: st, windows: w, webhooks: map[string]asana.Webhook{}, handshake: "s3cret", created: "s3cret"}
+}
+
+func hookIDOf(target string) string {
+	_, rest, _ := strings.Cut(target, inspector.HookPathPrefix)
+	id, _, _ := strings.Cut(rest, "?")
+	return id
+}
+
+func (f *fakeAPI) CreateWebhook(ctx context.Context, req asana.CreateWebhookRequest) (*asana.CreatedWebhook, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := hookIDOf(req.Target)
+	f.windowWas = append(f.windowWas, f.windows.IsOpen(id))
+	if f.createErr != nil {
+		return nil, f.createErr
+	}
+	if f.handshake != "" && f.windows.IsOpen(id) {
+		if err := f.store.SaveHandshake(ctx, id, asana.NewSecret(f.handshake)); err != nil {
+			return nil, err
+		}
+	}
+	f.next++
+	w := asana.Webhook{GID: fmt.Sprint(9000 + f.next), ResourceType: "webhook", Active: true, Target: req.Target,
+		Resource: asana.Compact{GID: req.Resource, ResourceType: "project"}}
+	if f.uncertain {
+		e := &asana.CreateUncertainError{Err: errors.New("timeout")}
+		if f.existing {
+			f.webhooks[w.GID] = w
+			e.Existing = &w
+		}
+		if f.lookupFailed {
+			e.Existing, e.LookupErr = nil, context.Canceled
+		}
+		return nil, e
+	}
+	f.webhooks[w.GID] = w
+	return &asana.CreatedWebhook{Webhook: w, Secret: asana.NewSecret(f.created)}, nil
+}
+
+func (f *fakeAPI) ListWebhooks(_ context.Context, _, resource string) ([]asana.Webhook, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []asana.Webhook
+	for _, w := range f.webhooks {
+		if resource == "" || w.Resource.GID == resource {
+			out = append(out, w)
+		}
+	}
+	slices.SortFunc(out, func(a, b asana.Webhook) int { return strings.Compare(a.GID, b.GID) })
+	return out, nil
+}
+
+func (f *fakeAPI) GetWebhook(_ context.Context, gid string) (*asana.Webhook, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w, ok := f.webhooks[gid]
+	if !ok {
+		return nil, &asana.APIError{StatusCode: http.StatusNotFound}
+	}
+	return &w, nil
+}
+
+func (f *fakeAPI) DeleteWebhook(_ context.Context, gid string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deleted = append(f.deleted, gid)
+	if _, ok := f.webhooks[gid]; !ok {
+		return &asana.APIError{StatusCode: http.StatusNotFound}
+	}
+	delete(f.webhooks, gid)
+	return nil
+}
+
+func (f *fakeAPI) set(fn func(f *fakeAPI)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+}
+
+func (f *fakeAPI) deletedGIDs() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.deleted)
+}
+
+// managerEnv is a Manager over a real SQLite store and the fake API.
+type managerEnv struct {
+	m       *inspector.Manager
+	api     *fakeAPI
+	store   *sqlite.Store
+	notices *[]inspector.Notice
+	now     *time.Time
+}
+
+func newManagerEnv(t *testing.T, keep bool) *managerEnv {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "m.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	w := &inspector.HandshakeWindows{}
+	api := newFakeAPI(st, w)
+	var mu sync.Mutex
+	notices := &[]inspector.Notice{}
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	env := &managerEnv{api: api, store: st, notices: notices, now: &now}
+	m, err := inspector.NewManager(inspector.ManagerConfig{
+		Store: st, API: api, Windows: w, RunID: inspector.NewHookID(), PublicURL: "https://pub.example/", Keep: keep,
+		Notify: func(n inspector.Notice) { mu.Lock(); *notices = append(*notices, n); mu.Unlock() },
+		Now:    func() time.Time { mu.Lock(); defer mu.Unlock(); return *env.now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.m = m
+	if err := st.CreateRun(context.Background(), inspector.Run{ID: m.RunID(), PublicURL: m.PublicURL()}); err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+var spec = inspector.HookSpec{Resource: asana.Compact{GID: "1200", ResourceType: "project"}, Workspace: "100"}
+
+func TestManagerCreate(t *testing.T) {
+	tests := []struct {
+		name        string
+		setup       func(f *fakeAPI)
+		wantOK      bool
+		wantDeleted bool
+		wantErr     string
+	}{
+		{"secrets match", func(f *fakeAPI) {}, true, false, ""},
+		{"201 without secret trusts the handshake", func(f *fakeAPI) { f.created = "" }, true, false, ""},
+		{"secret mismatch", func(f *fakeAPI) { f.created = "c201-canary" }, false, true, "differs from the handshake"},
+		{"no handshake", func(f *fakeAPI) { f.handshake = "" }, false, true, "no handshake reached"},
+		{"uncertain, handshake stored", func(f *fakeAPI) { f.uncertain, f.existing = true, true }, true, false, ""},
+		{"uncertain, no handshake", func(f *fakeAPI) { f.uncertain, f.existing, f.handshake = true, true, "" }, false, true, "no handshake secret was stored"},
+		{"uncertain, nothing created", func(f *fakeAPI) { f.uncertain = true }, false, false, "outcome unknown"},
+		{"uncertain, lookup skipped, found on our own listing", func(f *fakeAPI) { f.uncertain, f.existing, f.lookupFailed = true, true, true }, true, false, ""},
+		{"uncertain, lookup skipped, untrusted", func(f *fakeAPI) { f.uncertain, f.existing, f.lookupFailed, f.handshake = true, true, true, "" }, false, true, "no handshake secret was stored"},
+		{"create refused", func(f *fakeAPI) {
+			f.createErr = &asana.APIError{StatusCode: 403, Errors: []asana.ErrorDetail{{Message: "Duplicated webhook"}}}
+		}, false, false, "Duplicated webhook"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newManagerEnv(t, false)
+			env.api.set(tt.setup)
+			h, err := env.m.Create(context.Background(), spec)
+			env.api.mu.Lock()
+			windowWas := slices.Clone(env.api.windowWas)
+			env.api.mu.Unlock()
+			if !slices.Equal(windowWas, []bool{true}) {
+				t.Errorf("window open during create: %v, want [true]", windowWas)
+			}
+			hooks, lerr := env.store.ListHooks(context.Background(), inspector.HookFilter{})
+			if lerr != nil || len(hooks) != 1 {
+				t.Fatalf("hooks = %v, %v", hooks, lerr)
+			}
+			if tt.wantOK {
+				if err != nil || h.State != inspector.HookActive || h.WebhookGID == "" {
+					t.Fatalf("Create = %+v, %v; want an active hook", h, err)
+				}
+				if !strings.HasPrefix(h.Target, "https://pub.example/hooks/"+h.ID+"?project=1200") {
+					t.Errorf("target %q", h.Target)
+				}
+			} else {
+				var ce *inspector.CreateError
+				if !errors.As(err, &ce) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Create error = %v; want a CreateError with %q", err, tt.wantErr)
+				}
+				if hooks[0].State != inspector.HookFailed || hooks[0].HasSecret {
+					t.Errorf("hook = state %s, has secret %v; want failed without secret", hooks[0].State, hooks[0].HasSecret)
+				}
+			}
+			if got := len(env.api.deletedGIDs()) > 0; got != tt.wantDeleted {
+				t.Errorf("deleted in Asana = %v, want %v", env.api.deletedGIDs(), tt.wantDeleted)
+			}
+			for _, n := range *env.notices {
+				if strings.Contains(n.Text, "s3cret") || strings.Contains(n.Text, "c201-canary") {
+					t.Errorf("notice leaks a secret: %q", n.Text)
+				}
+			}
+			if err != nil && (strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "c201-canary")) {
+				t.Errorf("error leaks a secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestManagerCleanupDeletesOnlyItsOwn(t *testing.T) {
+	env := newManagerEnv(t, false)
+	ctx := context.Background()
+	ours, err := env.m.Create(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A foreign webhook on the same resource, unknown to the store.
+	env.api.set(func(f *fakeAPI) {
+		f.webhooks["5"] = asana.Webhook{GID: "5", Target: "https://elsewhere.example/x", Resource: spec.Resource}
+	})
+	deleted, err := env.m.Cleanup(ctx)
+	if err != nil || len(deleted) != 1 || deleted[0].ID != ours.ID {
+		t.Fatalf("Cleanup = %+v, %v; want our hook", deleted, err)
+	}
+	if got := env.api.deletedGIDs(); !slices.Equal(got, []string{ours.WebhookGID}) {
+		t.Errorf("deleted %v, want [%s]", got, ours.WebhookGID)
+	}
+	run, err := env.store.GetRun(ctx, env.m.RunID())
+	if err != nil || run.EndedAt.IsZero() {
+		t.Errorf("run = %+v, %v; want ended", run, err)
+	}
+}
+
+func TestManagerHealth(t *testing.T) {
+	env := newManagerEnv(t, false)
+	ctx := context.Background()
+	h, err := env.m.Create(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warnings := func() []string {
+		var out []string
+		for _, n := range *env.notices {
+			if n.Level == inspector.NoticeWarn {
+				out = append(out, n.Text)
+			}
+		}
+		*env.notices = nil
+		return out
+	}
+	advance := func(d time.Duration) { *env.now = env.now.Add(d) }
+
+	advance(time.Minute)
+	env.m.CheckHealth(ctx)
+	if w := warnings(); len(w) != 0 {
+		t.Fatalf("healthy webhook warned: %q", w)
+	}
+
+	advance(time.Minute)
+	failedAt := asana.NewTime(env.now.Add(-30 * time.Second))
+	deleteAt := asana.NewTime(env.now.Add(24 * time.Hour))
+	env.api.set(func(f *fakeAPI) {
+		w := f.webhooks[h.WebhookGID]
+		w.LastFailureAt, w.LastFailureContent = &failedAt, "500 Server Error\n\nboom"
+		w.DeliveryRetryCount = 2
+		w.FailureDeletionTimestamp = &deleteAt
+		f.webhooks[h.WebhookGID] = w
+	})
+	env.m.CheckHealth(ctx)
+	got := warnings()
+	for _, want := range []string{"a delivery failed at", "500 Server Error", "delivery_retry_count 2", "Asana will delete the webhook"} {
+		if !slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, want) }) {
+			t.Errorf("warnings %q lack %q", got, want)
+		}
+	}
+	advance(time.Minute)
+	env.m.CheckHealth(ctx)
+	if w := warnings(); len(w) != 0 {
+		t.Errorf("unchanged trouble warned again: %q", w)
+	}
+
+	advance(9 * time.Hour)
+	env.m.CheckHealth(ctx)
+	if w := warnings(); len(w) != 1 || !strings.Contains(w[0], "no heartbeat for more than 8h") {
+		t.Errorf("after 9 h without heartbeat: %q", w)
+	}
+	env.m.CheckHealth(ctx)
+	if w := warnings(); len(w) != 0 {
+		t.Errorf("missing heartbeat warned twice: %q", w)
+	}
+
+	// Asana deleted it: reported and created again.
+	env.api.set(func(f *fakeAPI) { delete(f.webhooks, h.WebhookGID) })
+	env.m.CheckHealth(ctx)
+	if w := warnings(); !slices.ContainsFunc(w, func(s string) bool { return strings.Contains(s, "was deleted by Asana") }) {
+		t.Errorf("deletion not reported: %q", w)
+	}
+	hooks, err := env.m.Hooks(ctx)
+	if err != nil || len(hooks) != 1 || hooks[0].ID == h.ID || hooks[0].WebhookGID == h.WebhookGID {
+		t.Fatalf("hooks = %+v, %v; want a re-created one", hooks, err)
+	}
+}
+
+func TestManagerReconcile(t *testing.T) {
+	ctx := context.Background()
+	// A first run keeps one webhook; the second, on the same URL, reuses it.
+	first := newManagerEnv(t, true)
+	kept, err := first.m.Create(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.m.Cleanup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(first.api.deletedGIDs()) != 0 {
+		t.Fatal("a --keep run deleted webhooks")
+	}
+	second, err := inspector.NewManager(inspector.ManagerConfig{Store: first.store, API: first.api,
+		Windows: &inspector.HandshakeWindows{}, RunID: inspector.NewHookID(), PublicURL: "https://pub.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks, err := second.Start(ctx, []inspector.HookSpec{spec})
+	if err != nil || len(hooks) != 1 || hooks[0].ID != kept.ID {
+		t.Fatalf("Start = %+v, %v; want the kept hook reused", hooks, err)
+	}
+	// A third run on another URL deletes it and creates its own.
+	third, err := inspector.NewManager(inspector.ManagerConfig{Store: first.store, API: first.api,
+		Windows: &inspector.HandshakeWindows{}, RunID: inspector.NewHookID(), PublicURL: "https://other.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.api.set(func(f *fakeAPI) {}) // the fake's handshake ignores windows of other managers
+	if _, err := third.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := first.api.deletedGIDs(); !slices.Equal(got, []string{kept.WebhookGID}) {
+		t.Errorf("third run deleted %v, want [%s]", got, kept.WebhookGID)
+	}
+	h, err := first.store.GetHook(ctx, kept.ID)
+	if err != nil || h.State != inspector.HookDeleted {
+		t.Errorf("kept hook = %+v, %v; want deleted", h, err)
+	}
+}
+
+func TestSameFiltersAndTargetURL(t *testing.T) {
+	a := []asana.Filter{{ResourceType: "task", Action: "changed", Fields: []string{"name", "due_on"}}, {ResourceType: "story", Action: "added"}}
+	b := []asana.Filter{{ResourceType: "story", Action: "added"}, {ResourceType: "task", Action: "changed", Fields: []string{"due_on", "name"}}}
+	tests := []struct {
+		name string
+		x, y []asana.Filter
+		want bool
+	}{
+		{"same, reordered", a, b, true},
+		{"none", nil, []asana.Filter{}, true},
+		{"different", a, a[:1], false},
+		{"different field", a[:1], []asana.Filter{{ResourceType: "task", Action: "changed", Fields: []string{"name"}}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := inspector.SameFilters(tt.x, tt.y); got != tt.want {
+				t.Errorf("SameFilters = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if got := inspector.TargetURL("https://x.example/base/", "abc", "12 3"); got != "https://x.example/base/hooks/abc?project=12+3" {
+		t.Errorf("TargetURL = %q", got)
+	}
+}
