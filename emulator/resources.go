@@ -25,6 +25,8 @@ func (e *Emulator) routes() {
 	e.handle("PUT /sections/{section_gid}", e.updateSection)
 	e.handle("POST /sections/{section_gid}/addTask", e.sectionAddTask)
 	e.handle("POST /tasks", e.createTask)
+	e.handle("GET /tasks", e.listTasks)
+	e.handle("GET /sections/{section_gid}/tasks", e.listSectionTasks)
 	e.handle("GET /tasks/{task_gid}", e.getTask)
 	e.handle("PUT /tasks/{task_gid}", e.updateTask)
 	e.handle("DELETE /tasks/{task_gid}", e.deleteTask)

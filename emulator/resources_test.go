@@ -204,3 +204,37 @@ func TestGIDsIndependentOfTokens(t *testing.T) {
 		t.Errorf("seed without users: %d %s", r.status, r.raw)
 	}
 }
+
+func TestTaskListings(t *testing.T) {
+	srv := emulatortest.New(t)
+	secs, err := srv.SectionGIDs(srv.ProjectGID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	me, _ := srv.UserGID("")
+	tests := []struct {
+		path string
+		want []string
+	}{
+		{"/tasks?project=" + srv.ProjectGID(), []string{"Write the announcement", "Book the venue", "Pick a name"}},
+		{"/tasks?section=" + secs[1], []string{"Book the venue"}},
+		{"/sections/" + secs[2] + "/tasks", []string{"Pick a name"}},
+		{"/tasks?assignee=" + me + "&workspace=" + srv.WorkspaceGID(), []string{"Write the announcement"}},
+		{"/tasks?assignee=me&workspace=" + srv.WorkspaceGID() + "&limit=1", []string{"Write the announcement"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			r := call(t, srv, srv.Token(), "GET", tc.path, nil)
+			var names []string
+			for _, x := range r.list(t) {
+				names = append(names, x.(map[string]any)["name"].(string))
+			}
+			if strings.Join(names, "|") != strings.Join(tc.want, "|") {
+				t.Errorf("got %v, want %v", names, tc.want)
+			}
+		})
+	}
+	if r := call(t, srv, srv.Token(), "GET", "/tasks", nil); r.status != http.StatusBadRequest {
+		t.Errorf("GET /tasks without a filter: %d", r.status)
+	}
+}

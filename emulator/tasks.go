@@ -354,6 +354,102 @@ func (e *Emulator) listProjectTasks(c *call) (*result, error) {
 	return e.taskList(c, p, pr.tasks), nil
 }
 
+// listTasks is GET /tasks with project= or section= (Asana also takes
+// assignee with workspace, which lists a user's tasks).
+func (e *Emulator) listTasks(c *call) (*result, error) {
+	q := c.r.URL.Query()
+	p, err := parsePaging(c.r)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case q.Has("project"):
+		g, err := queryGID(c.r, "project")
+		if err != nil {
+			return nil, err
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		pr, ok := e.st.projects[g]
+		if !ok {
+			return nil, notRecognized("project", g)
+		}
+		return e.taskList(c, p, pr.tasks), nil
+	case q.Has("section"):
+		g, err := queryGID(c.r, "section")
+		if err != nil {
+			return nil, err
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if _, ok := e.st.sections[g]; !ok {
+			return nil, notRecognized("section", g)
+		}
+		return e.taskList(c, p, e.st.sectionTasks(g)), nil
+	case q.Has("assignee"):
+		ws, err := queryGID(c.r, "workspace")
+		if err != nil {
+			return nil, err
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		a, err := e.st.resolveAssignee(c.user, q.Get("assignee"))
+		if err != nil {
+			return nil, err
+		}
+		var gids []string
+		for _, g := range e.st.sortedTaskGIDs() {
+			if t := e.st.tasks[g]; t.assignee == a && t.workspace == ws {
+				gids = append(gids, g)
+			}
+		}
+		return e.taskList(c, p, gids), nil
+	}
+	return nil, errorf(http.StatusBadRequest, "Must specify exactly one of project, section, or assignee + workspace")
+}
+
+func (e *Emulator) listSectionTasks(c *call) (*result, error) {
+	gid, err := pathGID(c.r, "section_gid")
+	if err != nil {
+		return nil, err
+	}
+	p, err := parsePaging(c.r)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, err := lookup(e.st.sections, gid); err != nil {
+		return nil, err
+	}
+	return e.taskList(c, p, e.st.sectionTasks(gid)), nil
+}
+
+// sectionTasks lists the tasks in a section, in project order.
+func (s *state) sectionTasks(sec string) []string {
+	sc := s.sections[sec]
+	if sc == nil {
+		return nil
+	}
+	var out []string
+	for _, g := range s.projects[sc.project].tasks {
+		if slices.ContainsFunc(s.tasks[g].memberships, func(m membership) bool { return m.section == sec }) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// sortedTaskGIDs returns every task gid in creation order.
+func (s *state) sortedTaskGIDs() []string {
+	out := make([]string, 0, len(s.tasks))
+	for g := range s.tasks {
+		out = append(out, g)
+	}
+	slices.SortFunc(out, cmpGID)
+	return out
+}
+
 func (e *Emulator) taskList(c *call, p paging, gids []string) *result {
 	if c.wantFull() {
 		out := make([]taskJSON, 0, len(gids))
