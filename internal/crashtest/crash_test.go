@@ -67,7 +67,7 @@ func TestCrashRecovery(t *testing.T) {
 		// Small batches: more deliveries, so more commits for a kill to
 		// interrupt.
 		Delivery: delivery.Config{MaxBatch: maxBatch},
-		Logger:    slog.New(slog.DiscardHandler),
+		Logger:   slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
