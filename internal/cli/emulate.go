@@ -65,7 +65,7 @@ ASANA_EMULATOR_RATE_LIMIT, ASANA_EMULATOR_BATCH_WINDOW, ASANA_EMULATOR_DEADLINE.
 		Example: `  # Start it, then point any Asana client at it
   asana-webhooks emulate
   ASANA_API_URL=http://127.0.0.1:9000/api/1.0 ASANA_PAT=emulator-token \
-      asana-webhooks webhooks list --workspace 1200000000000001
+      asana-webhooks webhooks list --workspace 1200000000000003
 
   # Two users, your own data, free-tier rate limit, production's target rules
   asana-webhooks emulate --token alice --token bob --seed seed.yaml \
