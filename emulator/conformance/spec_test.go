@@ -256,11 +256,11 @@ type spec struct {
 	router routers.Router
 }
 
-// loadSpec loads the vendored spec, applies the departures whose names are
-// not in skip, and routes requests to baseURL (the emulator's
-// http://127.0.0.1:PORT/api/1.0) as the spec's servers entry does to
-// https://app.asana.com/api/1.0.
-func loadSpec(t *testing.T, baseURL string, skip ...string) *spec {
+// loadSpec loads the vendored spec, applies the readings and departures
+// whose names are not in skip, and routes requests to the baseURLs (the
+// emulators' http://127.0.0.1:PORT/api/1.0) as the spec's servers entry
+// does to https://app.asana.com/api/1.0.
+func loadSpec(t *testing.T, baseURLs []string, skip ...string) *spec {
 	t.Helper()
 	doc, err := openapi3.NewLoader().LoadFromFile(specFile)
 	if err != nil {
@@ -277,7 +277,10 @@ func loadSpec(t *testing.T, baseURL string, skip ...string) *spec {
 			t.Fatalf("apply departure %q: %v", d.name, err)
 		}
 	}
-	doc.Servers = openapi3.Servers{{URL: baseURL}}
+	doc.Servers = nil
+	for _, u := range baseURLs {
+		doc.Servers = append(doc.Servers, &openapi3.Server{URL: u})
+	}
 	router, err := gorillamux.NewRouter(doc)
 	if err != nil {
 		t.Fatalf("route %s: %v", specFile, err)

@@ -11,7 +11,7 @@ import (
 // departures applied.
 func TestValidatorRejects(t *testing.T) {
 	const base = "http://127.0.0.1:9/api/1.0"
-	sp := loadSpec(t, base)
+	sp := loadSpec(t, []string{base})
 	jsonHeader := http.Header{"Content-Type": {"application/json; charset=UTF-8"}}
 	webhook := `{"gid":"1","resource_type":"webhook","active":true,"resource":{"gid":"2","resource_type":"project","name":"P"},` +
 		`"target":"https://example.com/h","created_at":"2026-01-02T03:04:05.678Z","last_failure_at":null,` +
