@@ -104,6 +104,7 @@ func TestKeepThenRestartReuses(t *testing.T) {
 		Filters: []asana.Filter{{ResourceType: "task", Action: "added"}, {ResourceType: "task", Action: "changed"}}}
 	first := start(t, cfg)
 	kept := runHooks(t, first.in)[0]
+	waitFor(t, "the first run's heartbeat", func() bool { return hasHeartbeat(t, first.in.Store(), kept.ID) })
 	if err := first.in.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +129,9 @@ func TestKeepThenRestartReuses(t *testing.T) {
 	if got := srv.WebhookGIDs(); len(got) != 1 {
 		t.Fatalf("emulator webhooks = %v; want only the reused one", got)
 	}
+	// Should a delivery have failed while no inspector ran, the emulator
+	// backs off: a heartbeat now releases its queue.
+	srv.Heartbeat(kept.WebhookGID)
 	task, err := srv.CreateTask(srv.Token(), project, "after restart")
 	if err != nil {
 		t.Fatal(err)

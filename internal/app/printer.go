@@ -140,7 +140,10 @@ func (p *printer) print(r inspector.RecordResult) {
 		return
 	}
 	var b strings.Builder
-	who := "webhook " + orDash(gid) + " (hook " + short(d.HookID) + ")"
+	if gid == "" {
+		gid = "(being created)" // the heartbeat that follows the handshake can beat the 201
+	}
+	who := "webhook " + gid + " (hook " + short(d.HookID) + ")"
 	switch d.Kind {
 	case inspector.KindHeartbeat:
 		fmt.Fprintf(&b, "%s  %s  heartbeat\n", clock(d.ReceivedAt), who)

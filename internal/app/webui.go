@@ -270,11 +270,15 @@ func (a *uiActions) Create(ctx context.Context, req webui.CreateRequest, progres
 	}
 	started := a.in.cfg.Now()
 	done := make(chan struct{})
+	var seen atomic.Bool
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		a.watchHandshake(ctx, req.ResourceGID, started, done, progress)
+		if a.watchHandshake(ctx, req.ResourceGID, started, done) {
+			seen.Store(true)
+			progress("Handshake received: the secret is stored. Waiting for Asana's 201 to confirm it...")
+		}
 	}()
 	progress("Stored a pending webhook with a fresh target path, opened its handshake window and sent POST /webhooks.")
 	h, err := m.Create(ctx, inspector.HookSpec{Resource: res, Workspace: ws, Filters: req.Filters})
@@ -283,32 +287,34 @@ func (a *uiActions) Create(ctx context.Context, req webui.CreateRequest, progres
 	if err != nil {
 		return webui.CreateResult{}, err
 	}
+	if !seen.Load() {
+		progress("Handshake received and its secret stored.")
+	}
+	progress("Asana's 201 carried the same secret as the handshake.")
 	a.in.printer.info("webhook %s on %s created from the web UI (hook %s)", h.WebhookGID, h.Resource.GID, short(h.ID))
 	return webui.CreateResult{HookID: h.ID, WebhookGID: h.WebhookGID, Resource: h.Resource, Target: h.Target}, nil
 }
 
-// watchHandshake reports once when a pending hook on resource created since
-// started has its handshake secret stored.
-func (a *uiActions) watchHandshake(ctx context.Context, resource string, started time.Time, done <-chan struct{}, progress func(string)) {
-	t := time.NewTicker(100 * time.Millisecond)
+// watchHandshake reports whether a pending hook on resource created since
+// started had its handshake secret stored before done closed.
+func (a *uiActions) watchHandshake(ctx context.Context, resource string, started time.Time, done <-chan struct{}) bool {
+	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
 		case <-done:
-			return
+			return false
 		case <-ctx.Done():
-			return
+			return false
 		case <-t.C:
 		}
-		hooks, err := a.in.store.ListHooks(ctx, inspector.HookFilter{ResourceGID: resource,
-			States: []inspector.HookState{inspector.HookPending, inspector.HookActive}})
+		hooks, err := a.in.store.ListHooks(ctx, inspector.HookFilter{ResourceGID: resource, States: []inspector.HookState{inspector.HookPending}})
 		if err != nil {
 			continue
 		}
 		for _, h := range hooks {
 			if h.HasSecret && !h.CreatedAt.Before(started.Add(-time.Second)) {
-				progress("Handshake received: the secret is stored. Waiting for Asana's 201 to confirm it...")
-				return
+				return true
 			}
 		}
 	}
