@@ -20,9 +20,9 @@ func commandConstructors() []func(*App) *cobra.Command {
 		newEventsCmd,
 		newVersionCmd,
 		// Commands added by other issues go here, one line each:
-		newInspectCmd, // internal/cli/inspect.go
-		newEmulateCmd, // internal/cli/emulate.go
-		// newDemoCmd,       // internal/cli/demo.go
+		newInspectCmd,    // internal/cli/inspect.go
+		newEmulateCmd,    // internal/cli/emulate.go
+		newDemoCmd,       // internal/cli/demo.go
 		newDeliveriesCmd, // internal/cli/deliveries.go
 	}
 }
