@@ -206,7 +206,7 @@ func (u *UI) startJob(ctx context.Context, req CreateRequest) *createJob {
 	u.jobsMu.Unlock()
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.cfg.ActionTimeout)
-	job.step(u.cfg.Now(), "Asking Asana to create the webhook on "+req.ResourceGID+"...")
+	job.step(u.cfg.Now(), "Creating a webhook on "+req.ResourceGID+"...")
 	go func() {
 		defer cancel()
 		res, err := u.cfg.Actions.Create(ctx, req, func(s string) { job.step(u.cfg.Now(), s) })
