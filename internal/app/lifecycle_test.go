@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/asana-webhooks/asana-webhooks/asana"
 	"github.com/asana-webhooks/asana-webhooks/emulator"
@@ -420,5 +421,25 @@ func TestSecretMismatchDeletesWebhook(t *testing.T) {
 		if strings.Contains(stdout.String()+stderr.String()+runErr.Error(), s) {
 			t.Errorf("output contains secret %q", s)
 		}
+	}
+}
+
+func TestMonitorRunsOnItsInterval(t *testing.T) {
+	srv := emulatortest.New(t)
+	client := newClient(srv, srv.Token())
+	h := start(t, Config{Client: client, Resources: []string{srv.ProjectGID()}, DBPath: dbPath(t), HealthInterval: 50 * time.Millisecond})
+	old := runHooks(t, h.in)[0]
+	if err := client.DeleteWebhook(context.Background(), old.WebhookGID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the monitor to re-create the webhook", func() bool {
+		gids := srv.WebhookGIDs()
+		return len(gids) == 1 && gids[0] != old.WebhookGID
+	})
+	if err := h.in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if gids := srv.WebhookGIDs(); len(gids) != 0 {
+		t.Errorf("the re-created webhook was left behind: %v", gids)
 	}
 }
