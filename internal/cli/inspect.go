@@ -31,6 +31,8 @@ type inspectOptions struct {
 	json           bool
 	verbose        bool
 	healthInterval time.Duration
+	uiListen       string
+	uiAllowRemote  bool
 }
 
 func newInspectCmd(a *App) *cobra.Command {
@@ -64,7 +66,14 @@ value with a dot is taken as the full host) and listens on 127.0.0.1:<port>.
 it>, "webhook", "hook_id", "received_at", "new"}, and one per heartbeat
 {"heartbeat": true, ...}; everything else goes to stderr. -v adds each
 delivery's headers, with X-Hook-Secret, X-Hook-Signature and Authorization
-redacted. Secrets are never printed.`,
+redacted. Secrets are never printed.
+
+The web UI (webhooks and their health, create, delete, a live feed of
+events) is served on its own listener, --ui-listen, by default 127.0.0.1 on
+the --listen port + 1; its URL is printed at start. It answers only to
+loopback addresses: binding it elsewhere needs --ui-allow-remote. On the
+public port, the original inspector's pages (/all_webhooks, /create_webhook,
+/remove_all_webhooks) redirect a local browser to the UI.`,
 		Example: `  # With ngrok forwarding https://abc.ngrok-free.app to port 8090
   asana-webhooks inspect --public-url https://abc.ngrok-free.app --resource 1200000000000002
 
@@ -95,6 +104,8 @@ redacted. Secrets are never printed.`,
 	f.BoolVar(&o.json, "json", false, "print one JSON object per event and heartbeat on stdout")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "show each delivery's headers (secrets redacted) and debug logs")
 	f.DurationVar(&o.healthInterval, "health-interval", o.healthInterval, "how often each webhook's health is read from Asana")
+	f.StringVar(&o.uiListen, "ui-listen", "", "address of the web UI (default 127.0.0.1 on the --listen port + 1)")
+	f.BoolVar(&o.uiAllowRemote, "ui-allow-remote", false, "allow --ui-listen on a non-loopback address (anyone who reaches it can delete webhooks)")
 	return cmd
 }
 
@@ -188,6 +199,9 @@ func (a *App) runInspect(ctx context.Context, cmd *cobra.Command, o inspectOptio
 		JSON:           o.json,
 		Verbose:        o.verbose,
 		HealthInterval: o.healthInterval,
+		UI:             true,
+		UIListen:       o.uiListen,
+		UIAllowRemote:  o.uiAllowRemote,
 		Stdout:         a.Stdout,
 		Stderr:         a.Stderr,
 		Logger:         slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level})),
