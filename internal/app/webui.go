@@ -86,6 +86,12 @@ func (in *Inspector) startUI(receiverAddr net.Addr) (*uiServer, error) {
 		return nil, fmt.Errorf("web UI address %s is not a loopback address: anyone who reaches it could create and delete webhooks; pass --ui-allow-remote to serve it there anyway", addr)
 	}
 	ln, err := net.Listen("tcp", addr)
+	busy := ""
+	if err != nil && in.cfg.UIListen == "" {
+		// The default port is only a convention: take a free one and say so.
+		busy = addr
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("web UI: listen on %s: %w", addr, err)
 	}
@@ -115,7 +121,11 @@ func (in *Inspector) startUI(receiverAddr net.Addr) (*uiServer, error) {
 			u.url = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ta.Port))
 		}
 	}
-	in.printer.info("web UI on %s", u.url)
+	if busy != "" {
+		in.printer.info("web UI on %s (%s was taken)", u.url, busy)
+	} else {
+		in.printer.info("web UI on %s", u.url)
+	}
 	return u, nil
 }
 
