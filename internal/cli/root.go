@@ -24,6 +24,7 @@ func commandConstructors() []func(*App) *cobra.Command {
 		newEmulateCmd,    // internal/cli/emulate.go
 		newDemoCmd,       // internal/cli/demo.go
 		newDeliveriesCmd, // internal/cli/deliveries.go
+		newBenchCmd,      // internal/cli/bench.go
 	}
 }
 
