@@ -30,8 +30,11 @@ type departure struct {
 	name   string
 	reason string
 	source string // section of /work/shared/reference/asana-api.md
-	apply  func(doc *openapi3.T) error
+	apply  change
 }
+
+// change edits a loaded spec and returns how to undo the edit.
+type change func(doc *openapi3.T) (undo func(), err error)
 
 // departures is the complete list. TestResponsesConformToSpec fails if any
 // entry is no longer needed by the recorded traffic, so the list cannot grow
@@ -104,9 +107,9 @@ var readings = []departure{
 
 // hoistNullable marks nullable every schema of doc with an inline nullable
 // member in its allOf.
-func hoistNullable(doc *openapi3.T) error {
+func hoistNullable(doc *openapi3.T) (func(), error) {
 	seen := map[*openapi3.Schema]bool{}
-	n := 0
+	var changed []*openapi3.Schema
 	var walk func(ref *openapi3.SchemaRef)
 	walk = func(ref *openapi3.SchemaRef) {
 		if ref == nil || ref.Value == nil || seen[ref.Value] {
@@ -117,7 +120,7 @@ func hoistNullable(doc *openapi3.T) error {
 		for _, m := range s.AllOf {
 			if m.Ref == "" && m.Value != nil && m.Value.Nullable && !s.Nullable {
 				s.Nullable = true
-				n++
+				changed = append(changed, s)
 			}
 		}
 		for _, group := range []openapi3.SchemaRefs{s.AllOf, s.AnyOf, s.OneOf} {
@@ -147,32 +150,45 @@ func hoistNullable(doc *openapi3.T) error {
 			}
 		}
 	}
-	if n == 0 {
-		return fmt.Errorf("hoist nullable: no allOf with a nullable member; drop the reading")
+	if len(changed) == 0 {
+		return nil, fmt.Errorf("hoist nullable: no allOf with a nullable member; drop the reading")
 	}
-	return nil
+	return func() {
+		for _, s := range changed {
+			s.Nullable = false
+		}
+	}, nil
 }
 
 // all applies several spec changes as one departure.
-func all(fs ...func(*openapi3.T) error) func(*openapi3.T) error {
-	return func(doc *openapi3.T) error {
-		for _, f := range fs {
-			if err := f(doc); err != nil {
-				return err
+func all(cs ...change) change {
+	return func(doc *openapi3.T) (func(), error) {
+		var undos []func()
+		undo := func() {
+			for _, u := range slices.Backward(undos) {
+				u()
 			}
 		}
-		return nil
+		for _, c := range cs {
+			u, err := c(doc)
+			if err != nil {
+				undo()
+				return nil, err
+			}
+			undos = append(undos, u)
+		}
+		return undo, nil
 	}
 }
 
 // nullable marks one property of a component schema as nullable. A property
 // given by $ref is wrapped (nullable + allOf the ref), so the shared
 // component itself is left alone.
-func nullable(schemaName, prop string) func(*openapi3.T) error {
-	return func(doc *openapi3.T) error {
+func nullable(schemaName, prop string) change {
+	return func(doc *openapi3.T) (func(), error) {
 		ref := doc.Components.Schemas[schemaName]
 		if ref == nil || ref.Value == nil {
-			return fmt.Errorf("nullable %s.%s: no schema %s", schemaName, prop, schemaName)
+			return nil, fmt.Errorf("nullable %s.%s: no schema %s", schemaName, prop, schemaName)
 		}
 		// The property may sit in the schema or in an inline part of its allOf.
 		candidates := append([]*openapi3.SchemaRef{ref}, ref.Value.AllOf...)
@@ -185,22 +201,25 @@ func nullable(schemaName, prop string) func(*openapi3.T) error {
 				continue
 			}
 			if p.Ref != "" {
-				c.Value.Properties[prop] = &openapi3.SchemaRef{Value: &openapi3.Schema{
-					Nullable: true, AllOf: openapi3.SchemaRefs{p}}}
-				return nil
+				props := c.Value.Properties
+				props[prop] = &openapi3.SchemaRef{Value: &openapi3.Schema{Nullable: true, AllOf: openapi3.SchemaRefs{p}}}
+				return func() { props[prop] = p }, nil
+			}
+			if p.Value.Nullable {
+				return nil, fmt.Errorf("nullable %s.%s: the spec marks it nullable already; drop the departure", schemaName, prop)
 			}
 			p.Value.Nullable = true
-			return nil
+			return func() { p.Value.Nullable = false }, nil
 		}
-		return fmt.Errorf("nullable %s.%s: no such property", schemaName, prop)
+		return nil, fmt.Errorf("nullable %s.%s: no such property", schemaName, prop)
 	}
 }
 
 // undeclaredStatus declares status on the operation op ("METHOD /path", ""
 // for every operation). The response is copied from operation like when
 // given, and is the spec's ErrorResponse otherwise.
-func undeclaredStatus(status int, op, like string) func(*openapi3.T) error {
-	return func(doc *openapi3.T) error {
+func undeclaredStatus(status int, op, like string) change {
+	return func(doc *openapi3.T) (func(), error) {
 		code := strconv.Itoa(status)
 		resp := &openapi3.ResponseRef{Value: openapi3.NewResponse().
 			WithDescription(http.StatusText(status) + " (departure: not declared by the spec)").
@@ -209,30 +228,34 @@ func undeclaredStatus(status int, op, like string) func(*openapi3.T) error {
 		if like != "" {
 			o, err := operation(doc, like)
 			if err != nil {
-				return fmt.Errorf("undeclared %d: %w", status, err)
+				return nil, fmt.Errorf("undeclared %d: %w", status, err)
 			}
 			resp = o.Responses.Status(status)
 			if resp == nil {
-				return fmt.Errorf("undeclared %d: %s does not declare it either", status, like)
+				return nil, fmt.Errorf("undeclared %d: %s does not declare it either", status, like)
 			}
 		}
-		n := 0
+		var added []*openapi3.Operation
 		for path, item := range doc.Paths.Map() {
 			for method, o := range item.Operations() {
 				if op != "" && op != method+" "+path {
 					continue
 				}
 				if o.Responses.Status(status) != nil {
-					return fmt.Errorf("undeclared %d: %s %s declares it already; drop the departure", status, method, path)
+					return nil, fmt.Errorf("undeclared %d: %s %s declares it already; drop the departure", status, method, path)
 				}
 				o.Responses.Set(code, resp)
-				n++
+				added = append(added, o)
 			}
 		}
-		if n == 0 {
-			return fmt.Errorf("undeclared %d: no operation %q", status, op)
+		if len(added) == 0 {
+			return nil, fmt.Errorf("undeclared %d: no operation %q", status, op)
 		}
-		return nil
+		return func() {
+			for _, o := range added {
+				o.Responses.Delete(code)
+			}
+		}, nil
 	}
 }
 
@@ -250,17 +273,18 @@ func operation(doc *openapi3.T, op string) (*openapi3.Operation, error) {
 	return o, nil
 }
 
-// spec is the loaded spec with a router for the emulator's base URL.
+// spec is the loaded spec with a router for the emulators' base URLs.
 type spec struct {
 	doc    *openapi3.T
 	router routers.Router
+	undo   map[string]func() // of each applied reading and departure
 }
 
 // loadSpec loads the vendored spec, applies the readings and departures
 // whose names are not in skip, and routes requests to the baseURLs (the
 // emulators' http://127.0.0.1:PORT/api/1.0) as the spec's servers entry
 // does to https://app.asana.com/api/1.0.
-func loadSpec(t *testing.T, baseURLs []string, skip ...string) *spec {
+func loadSpec(t *testing.T, baseURLs []string) *spec {
 	t.Helper()
 	doc, err := openapi3.NewLoader().LoadFromFile(specFile)
 	if err != nil {
@@ -269,13 +293,13 @@ func loadSpec(t *testing.T, baseURLs []string, skip ...string) *spec {
 	if err := doc.Validate(context.Background()); err != nil {
 		t.Fatalf("validate %s: %v", specFile, err)
 	}
+	undo := map[string]func(){}
 	for _, d := range slices.Concat(readings, departures) {
-		if slices.Contains(skip, d.name) {
-			continue
+		u, err := d.apply(doc)
+		if err != nil {
+			t.Fatalf("apply %q: %v", d.name, err)
 		}
-		if err := d.apply(doc); err != nil {
-			t.Fatalf("apply departure %q: %v", d.name, err)
-		}
+		undo[d.name] = u
 	}
 	doc.Servers = nil
 	for _, u := range baseURLs {
@@ -285,7 +309,22 @@ func loadSpec(t *testing.T, baseURLs []string, skip ...string) *spec {
 	if err != nil {
 		t.Fatalf("route %s: %v", specFile, err)
 	}
-	return &spec{doc: doc, router: router}
+	return &spec{doc: doc, router: router, undo: undo}
+}
+
+// without runs f with the reading or departure d undone, then applies it
+// again.
+func (s *spec) without(t *testing.T, d departure, f func()) {
+	t.Helper()
+	s.undo[d.name]()
+	defer func() {
+		u, err := d.apply(s.doc)
+		if err != nil {
+			t.Fatalf("apply %q again: %v", d.name, err)
+		}
+		s.undo[d.name] = u
+	}()
+	f()
 }
 
 // exchange is one recorded response (of the API, or a webhook delivery).
