@@ -118,15 +118,33 @@ func (p *printer) webhookGID(hookID string) string {
 	if g, ok := p.gids[hookID]; ok {
 		return g
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), pendingWait)
 	defer cancel()
-	h, err := p.store.GetHook(ctx, hookID)
-	if err != nil || h.WebhookGID == "" {
-		return ""
+	for {
+		h, err := p.store.GetHook(ctx, hookID)
+		if err != nil {
+			return ""
+		}
+		if h.WebhookGID != "" {
+			p.gids[hookID] = h.WebhookGID
+			return h.WebhookGID
+		}
+		if h.State != inspector.HookPending {
+			return ""
+		}
+		// Asana's 201 is on its way: wait a little for the gid, on this
+		// goroutine only (acknowledgements never wait for the terminal).
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-time.After(25 * time.Millisecond):
+		}
 	}
-	p.gids[hookID] = h.WebhookGID
-	return h.WebhookGID
 }
+
+// pendingWait is how long the printer waits for the gid of a webhook whose
+// first heartbeat arrived before the 201.
+const pendingWait = 3 * time.Second
 
 func (p *printer) print(r inspector.RecordResult) {
 	d := r.Delivery

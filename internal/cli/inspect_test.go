@@ -258,6 +258,10 @@ func TestInspectJSON(t *testing.T) {
 					t.Errorf("heartbeat line lacks %q: %s", k, l)
 				}
 			}
+			// Even the heartbeat that beats the 201 names its webhook.
+			if string(m["webhook"]) == `""` {
+				t.Errorf("heartbeat without webhook gid: %s", l)
+			}
 		case m["event"] != nil:
 			sawEvent = true
 			for _, k := range []string{"webhook", "hook_id", "received_at", "new"} {
