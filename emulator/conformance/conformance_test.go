@@ -513,7 +513,7 @@ func TestResponsesConformToSpec(t *testing.T) {
 				t.Fatalf("delivery %d: %v", i, err)
 			}
 			for j, ev := range v.Events {
-				if err := checkEventFields(ev, webhookEventFields); err != nil {
+				if err := checkEventFields(ev, webhookForm); err != nil {
 					t.Errorf("delivery %d event %d: %v\nevent: %s", i, j, err, ev)
 				}
 			}
@@ -616,7 +616,7 @@ func checkEventsPage(x exchange) error {
 		return fmt.Errorf("a 200 page needs sync and has_more (§5.1): %s", x.body)
 	}
 	for i, ev := range page.Data {
-		if err := checkEventFields(ev, eventsEventFields); err != nil {
+		if err := checkEventFields(ev, eventsForm); err != nil {
 			return fmt.Errorf("event %d: %w\nevent: %s", i, err, ev)
 		}
 	}

@@ -396,23 +396,32 @@ func visit(schema *openapi3.Schema, body []byte) error {
 	return schema.VisitJSON(v, openapi3.VisitAsResponse(), openapi3.MultiErrors(), openapi3.DisableSchemaErrorDetails())
 }
 
-// Field sets of the reference: §4.2 for the webhook form of an event, and
-// §5.1 for the /events form (the same plus the deprecated "type").
+// eventForm is one of the two forms of an event in the reference.
+type eventForm struct {
+	name   string
+	fields []string // besides "change", which comes iff action is "changed"
+	// named: user, resource, parent and change values are compact records
+	// with a name (/events, §5.1); otherwise they carry no name (webhooks,
+	// §4.2: user is {gid, resource_type}, resource adds resource_subtype).
+	named bool
+}
+
 var (
-	webhookEventFields = []string{"action", "created_at", "parent", "resource", "user"}
-	eventsEventFields  = []string{"action", "created_at", "parent", "resource", "type", "user"}
-	changeFields       = []string{"action", "added_value", "field", "new_value", "removed_value"}
+	webhookForm  = eventForm{name: "webhook", fields: []string{"action", "created_at", "parent", "resource", "user"}}
+	eventsForm   = eventForm{name: "/events", fields: []string{"action", "created_at", "parent", "resource", "type", "user"}, named: true}
+	changeFields = []string{"action", "added_value", "field", "new_value", "removed_value"}
 )
 
 // checkEventFields checks that an event has exactly the reference's field
 // set: the base fields always (parent present even when null), "change" iff
-// action is "changed", and no key the spec's EventResponse lacks.
-func checkEventFields(raw json.RawMessage, base []string) error {
+// action is "changed", no key the spec's EventResponse lacks, and compact
+// records of the form's shape.
+func checkEventFields(raw json.RawMessage, form eventForm) error {
 	var ev map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return fmt.Errorf("event: %w", err)
 	}
-	want := slices.Clone(base)
+	want := slices.Clone(form.fields)
 	var action string
 	if err := json.Unmarshal(ev["action"], &action); err != nil {
 		return fmt.Errorf("event action: %w", err)
@@ -423,7 +432,19 @@ func checkEventFields(raw json.RawMessage, base []string) error {
 	slices.Sort(want)
 	got := keys(ev)
 	if !slices.Equal(got, want) {
-		return fmt.Errorf("event fields %v, want %v (action %q)", got, want, action)
+		return fmt.Errorf("%s event fields %v, want %v (action %q)", form.name, got, want, action)
+	}
+	for _, f := range []struct {
+		key     string
+		allowed []string // webhook form: the only keys allowed (nil: any but name)
+	}{
+		{"user", []string{"gid", "resource_type"}},
+		{"resource", []string{"gid", "resource_subtype", "resource_type"}},
+		{"parent", []string{"gid", "resource_subtype", "resource_type"}},
+	} {
+		if err := checkCompact(f.key, ev[f.key], form, f.allowed); err != nil {
+			return err
+		}
 	}
 	if action != "changed" {
 		return nil
@@ -442,6 +463,46 @@ func checkEventFields(raw json.RawMessage, base []string) error {
 	}
 	if _, ok := ch["action"]; !ok {
 		return fmt.Errorf("event change has no action")
+	}
+	for _, k := range []string{"new_value", "added_value", "removed_value"} {
+		if v, ok := ch[k]; ok {
+			if err := checkCompact("change."+k, v, form, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkCompact checks a compact record of an event (null is left to the
+// spec check): gid and resource_type always; a name in the /events form and
+// none in the webhook form, where allowed (if not nil) lists every key.
+func checkCompact(key string, raw json.RawMessage, form eventForm, allowed []string) error {
+	if raw == nil || string(raw) == "null" {
+		return nil
+	}
+	var rec map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return fmt.Errorf("%s event %s is not an object: %s", form.name, key, raw)
+	}
+	for _, k := range []string{"gid", "resource_type"} {
+		if _, ok := rec[k]; !ok {
+			return fmt.Errorf("%s event %s has no %s: %s", form.name, key, k, raw)
+		}
+	}
+	_, hasName := rec["name"]
+	switch {
+	case form.named && !hasName:
+		return fmt.Errorf("%s event %s has no name (§5.1: compact records with name): %s", form.name, key, raw)
+	case !form.named && hasName:
+		return fmt.Errorf("%s event %s has a name (§4.2: not included in webhook events): %s", form.name, key, raw)
+	}
+	if !form.named && allowed != nil {
+		for _, k := range keys(rec) {
+			if !slices.Contains(allowed, k) {
+				return fmt.Errorf("%s event %s has key %q, want only %v (§4.2): %s", form.name, key, k, allowed, raw)
+			}
+		}
 	}
 	return nil
 }

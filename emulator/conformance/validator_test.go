@@ -84,27 +84,49 @@ func TestValidatorRejects(t *testing.T) {
 }
 
 // TestEventFieldSet shows checkEventFields enforcing the reference's field
-// set (§4.2, §5.1).
+// TestEventFieldSet shows checkEventFields enforcing the reference's field
+// sets and compact records (§4.2 webhook form, §5.1 /events form).
 func TestEventFieldSet(t *testing.T) {
+	const (
+		user     = `"user":{"gid":"1","resource_type":"user"}`
+		userN    = `"user":{"gid":"1","resource_type":"user","name":"Ada"}`
+		task     = `"resource":{"gid":"2","resource_type":"task","resource_subtype":"default_task"}`
+		taskN    = `"resource":{"gid":"2","resource_type":"task","resource_subtype":"default_task","name":"T"}`
+		project  = `"parent":{"gid":"3","resource_type":"project"}`
+		projectN = `"parent":{"gid":"3","resource_type":"project","name":"P"}`
+		changed  = `"change":{"field":"name","action":"changed"}`
+	)
+	ev := func(parts ...string) string { return "{" + strings.Join(parts, ",") + "}" }
 	cases := []struct {
 		name  string
 		event string
-		base  []string
+		form  eventForm
 		ok    bool
 	}{
-		{"webhook changed", `{"user":null,"created_at":"x","action":"changed","resource":{},"parent":null,"change":{"field":"name","action":"changed"}}`, webhookEventFields, true},
-		{"webhook added", `{"user":{},"created_at":"x","action":"added","resource":{},"parent":{}}`, webhookEventFields, true},
-		{"events form has type", `{"user":{},"created_at":"x","action":"added","resource":{},"parent":{},"type":"task"}`, eventsEventFields, true},
-		{"webhook form has no type", `{"user":{},"created_at":"x","action":"added","resource":{},"parent":{},"type":"task"}`, webhookEventFields, false},
-		{"parent missing", `{"user":{},"created_at":"x","action":"added","resource":{}}`, webhookEventFields, false},
-		{"change on added", `{"user":{},"created_at":"x","action":"added","resource":{},"parent":{},"change":{"field":"a","action":"changed"}}`, webhookEventFields, false},
-		{"changed without change", `{"user":{},"created_at":"x","action":"changed","resource":{},"parent":null}`, webhookEventFields, false},
-		{"unknown change key", `{"user":{},"created_at":"x","action":"changed","resource":{},"parent":null,"change":{"field":"a","action":"changed","old_value":1}}`, webhookEventFields, false},
-		{"change without field", `{"user":{},"created_at":"x","action":"changed","resource":{},"parent":null,"change":{"action":"changed"}}`, webhookEventFields, false},
+		{"webhook changed", ev(user, `"created_at":"x"`, `"action":"changed"`, task, `"parent":null`, changed), webhookForm, true},
+		{"webhook added", ev(user, `"created_at":"x"`, `"action":"added"`, task, project), webhookForm, true},
+		{"webhook system event", ev(`"user":null`, `"created_at":"x"`, `"action":"added"`, task, project), webhookForm, true},
+		{"events added", ev(userN, `"created_at":"x"`, `"action":"added"`, taskN, projectN, `"type":"task"`), eventsForm, true},
+		{"webhook form has no type", ev(user, `"created_at":"x"`, `"action":"added"`, task, project, `"type":"task"`), webhookForm, false},
+		{"events form needs type", ev(userN, `"created_at":"x"`, `"action":"added"`, taskN, projectN), eventsForm, false},
+		{"parent missing", ev(user, `"created_at":"x"`, `"action":"added"`, task), webhookForm, false},
+		{"change on added", ev(user, `"created_at":"x"`, `"action":"added"`, task, project, changed), webhookForm, false},
+		{"changed without change", ev(user, `"created_at":"x"`, `"action":"changed"`, task, `"parent":null`), webhookForm, false},
+		{"unknown change key", ev(user, `"created_at":"x"`, `"action":"changed"`, task, `"parent":null`,
+			`"change":{"field":"a","action":"changed","old_value":1}`), webhookForm, false},
+		{"change without field", ev(user, `"created_at":"x"`, `"action":"changed"`, task, `"parent":null`,
+			`"change":{"action":"changed"}`), webhookForm, false},
+		{"webhook resource with a name", ev(user, `"created_at":"x"`, `"action":"added"`, taskN, project), webhookForm, false},
+		{"webhook user with an email", ev(`"user":{"gid":"1","resource_type":"user","email":"a@b"}`, `"created_at":"x"`,
+			`"action":"added"`, task, project), webhookForm, false},
+		{"webhook new_value with a name", ev(user, `"created_at":"x"`, `"action":"changed"`, task, `"parent":null`,
+			`"change":{"field":"assignee","action":"changed","new_value":{"gid":"1","resource_type":"user","name":"Ada"}}`), webhookForm, false},
+		{"events resource without a name", ev(userN, `"created_at":"x"`, `"action":"added"`, task, projectN, `"type":"task"`), eventsForm, false},
+		{"resource without gid", ev(user, `"created_at":"x"`, `"action":"added"`, `"resource":{"resource_type":"task"}`, project), webhookForm, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if err := checkEventFields([]byte(c.event), c.base); (err == nil) != c.ok {
+			if err := checkEventFields([]byte(c.event), c.form); (err == nil) != c.ok {
 				t.Errorf("checkEventFields: %v, want ok=%v", err, c.ok)
 			}
 		})
