@@ -85,6 +85,9 @@ type Config struct {
 	UI            bool
 	UIListen      string
 	UIAllowRemote bool
+	// OnReady, if set, is called at the end of a successful Start, when
+	// Addr, PublicURL, Store and Manager are set (for callers of Run).
+	OnReady func(*Inspector)
 }
 
 // Inspector is one inspector run. Start it, then Close it (or use Run).
@@ -288,6 +291,9 @@ func (in *Inspector) Start(ctx context.Context) error {
 		defer close(in.monitorDone)
 		m.Monitor(mctx)
 	}()
+	if in.cfg.OnReady != nil {
+		in.cfg.OnReady(in)
+	}
 	return nil
 }
 

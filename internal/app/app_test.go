@@ -206,3 +206,39 @@ func decodeLines(t *testing.T, s string) []map[string]json.RawMessage {
 	}
 	return out
 }
+
+func TestRunCallsOnReadyAndStopsOnCancel(t *testing.T) {
+	srv := emulatortest.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan string, 1)
+	in, err := New(Config{Client: newClient(srv, srv.Token()), Resources: []string{srv.ProjectGID()}, DBPath: dbPath(t),
+		Listen: "127.0.0.1:0", OnReady: func(in *Inspector) { ready <- in.Addr() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	select {
+	case addr := <-ready:
+		if !strings.HasPrefix(in.PublicURL(), "http://"+addr) || len(srv.WebhookGIDs()) != 1 {
+			t.Errorf("ready on %s with public URL %s and webhooks %v", addr, in.PublicURL(), srv.WebhookGIDs())
+		}
+	case err := <-done:
+		t.Fatalf("Run returned before ready: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("not ready")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run after cancel = %v, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	if gids := srv.WebhookGIDs(); len(gids) != 0 {
+		t.Errorf("webhooks left: %v", gids)
+	}
+}
