@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -546,9 +547,12 @@ func checkWire(x exchange) error {
 			}
 		}
 	case x.status == http.StatusCreated:
-		// §1.2: 201 carries a Location header with the object's API URL.
-		if x.header.Get("Location") == "" {
-			return fmt.Errorf("201 without a Location header")
+		if err := checkCreated(x); err != nil {
+			return err
+		}
+	case x.status == http.StatusOK && x.req != nil:
+		if err := checkOptions(x); err != nil {
+			return err
 		}
 	}
 	switch x.status {
@@ -561,6 +565,83 @@ func checkWire(x exchange) error {
 		// §5.1: the 412 carries a fresh sync token.
 		if env.Sync == "" {
 			return fmt.Errorf("412 without a sync token: %s", x.body)
+		}
+	}
+	return nil
+}
+
+// checkCreated checks a 201: a Location header with the object's API URL
+// (§1.2), and on POST /webhooks the top-level X-Hook-Secret (§3.4).
+func checkCreated(x exchange) error {
+	var body struct {
+		Data struct {
+			GID string `json:"gid"`
+		} `json:"data"`
+		Secret *string `json:"X-Hook-Secret"`
+	}
+	if err := json.Unmarshal(x.body, &body); err != nil {
+		return fmt.Errorf("201 body: %w", err)
+	}
+	loc := x.header.Get("Location")
+	u, err := url.Parse(loc)
+	if loc == "" || err != nil || !u.IsAbs() || !strings.HasSuffix(u.Path, "/"+body.Data.GID) || body.Data.GID == "" {
+		return fmt.Errorf("201 Location %q, want the API URL of object %q", loc, body.Data.GID)
+	}
+	if x.req != nil && strings.HasSuffix(x.req.URL.Path, "/webhooks") && (body.Secret == nil || *body.Secret == "") {
+		return fmt.Errorf("201 of POST /webhooks without a top-level X-Hook-Secret")
+	}
+	return nil
+}
+
+// checkOptions checks a 200 against the request's options: next_page iff
+// limit was sent (§1.5), indented JSON with opt_pretty, and with opt_fields
+// only the named top-level fields, plus gid on every resource (§1.2).
+func checkOptions(x exchange) error {
+	q := x.req.URL.Query()
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal(x.body, &body); err != nil {
+		return fmt.Errorf("body: %w", err)
+	}
+	data := body["data"]
+	isList := len(data) > 0 && data[0] == '['
+	isEvents := strings.HasSuffix(x.req.URL.Path, "/events")
+	if isList && !isEvents {
+		_, hasNext := body["next_page"]
+		if hasNext != q.Has("limit") {
+			return fmt.Errorf("next_page present: %v, limit sent: %v; want both or neither (§1.5)", hasNext, q.Has("limit"))
+		}
+	}
+	if q.Has("opt_pretty") && q.Get("opt_pretty") != "false" && !bytes.Contains(x.body, []byte("\n  ")) {
+		return fmt.Errorf("opt_pretty sent, body not indented: %s", x.body)
+	}
+	if !q.Has("opt_fields") {
+		return nil
+	}
+	allowed := []string{"gid"}
+	for _, f := range strings.Split(q.Get("opt_fields"), ",") {
+		top, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(f), "this."), ".")
+		allowed = append(allowed, top)
+	}
+	var objs []map[string]json.RawMessage
+	if isList {
+		if err := json.Unmarshal(data, &objs); err != nil {
+			return fmt.Errorf("data: %w", err)
+		}
+	} else {
+		var o map[string]json.RawMessage
+		if err := json.Unmarshal(data, &o); err != nil {
+			return fmt.Errorf("data: %w", err)
+		}
+		objs = append(objs, o)
+	}
+	for i, o := range objs {
+		for _, k := range keys(o) {
+			if !slices.Contains(allowed, k) {
+				return fmt.Errorf("opt_fields=%s: data[%d] has %q", q.Get("opt_fields"), i, k)
+			}
+		}
+		if _, ok := o["gid"]; !ok && !isEvents {
+			return fmt.Errorf("opt_fields=%s: data[%d] has no gid, which is always returned (§1.2)", q.Get("opt_fields"), i)
 		}
 	}
 	return nil
