@@ -106,12 +106,19 @@ func (u *UI) serveStream(w http.ResponseWriter, r *http.Request) {
 	if after < 0 {
 		after = 0
 	}
+	select {
+	case <-u.closing:
+		http.Error(w, "503 the inspector is stopping", http.StatusServiceUnavailable)
+		return
+	default:
+	}
 	notes, cancel := u.cfg.Feed.Subscribe()
 	defer cancel()
 
 	rc := http.NewResponseController(w)
-	// The stream outlives the server's write timeout on purpose.
+	// The stream outlives the server's read and write timeouts on purpose.
 	_ = rc.SetWriteDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -160,6 +167,8 @@ func (u *UI) serveStream(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-u.closing:
 			return
 		case <-notes:
 			if err := send(); err != nil {

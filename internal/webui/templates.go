@@ -38,6 +38,7 @@ var funcs = template.FuncMap{
 		return t.Time
 	},
 	"join":   strings.Join,
+	"inc":    func(i int) int { return i + 1 },
 	"filter": filterText,
 	"short": func(s string) string {
 		if len(s) > 8 {

@@ -135,6 +135,10 @@ type UI struct {
 	jobsMu sync.Mutex
 	jobs   map[string]*createJob
 	order  []string // job ids, oldest first, to bound the map
+
+	// closing is closed by CloseStreams, to end the event streams.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // New returns a UI.
@@ -164,7 +168,7 @@ func New(cfg Config) (*UI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new web ui: %w", err)
 	}
-	u := &UI{cfg: cfg, log: cfg.Logger, tmpl: t, jobs: make(map[string]*createJob)}
+	u := &UI{cfg: cfg, log: cfg.Logger, tmpl: t, jobs: make(map[string]*createJob), closing: make(chan struct{})}
 	static, err := staticHandler()
 	if err != nil {
 		return nil, fmt.Errorf("new web ui: %w", err)
@@ -176,6 +180,13 @@ func New(cfg Config) (*UI, error) {
 // Handler returns the UI's handler, with the Host check, cross-origin
 // protection and security headers in front of every route.
 func (u *UI) Handler() http.Handler { return u.handler }
+
+// CloseStreams ends every open event stream (and refuses new ones), so that
+// http.Server.Shutdown does not wait for browsers that never hang up; pass it
+// to the server's RegisterOnShutdown. It is safe to call more than once.
+func (u *UI) CloseStreams() {
+	u.closeOnce.Do(func() { close(u.closing) })
+}
 
 // routes builds the mux and its middleware.
 func (u *UI) routes(static http.Handler) http.Handler {

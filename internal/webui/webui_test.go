@@ -593,3 +593,58 @@ func TestNewNeedsItsParts(t *testing.T) {
 		t.Fatalf("New(Config{}) = %v, want an error", err)
 	}
 }
+
+func TestStreamOutlivesServerTimeouts(t *testing.T) {
+	f := newFixture(t)
+	srv := httptest.NewUnstartedServer(f.ui.Handler())
+	srv.Config.ReadTimeout = 200 * time.Millisecond
+	srv.Config.WriteTimeout = 200 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/events/stream?after=%d", srv.URL, f.deliveries[len(f.deliveries)-1]), nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("open stream: %v", err)
+	}
+	defer res.Body.Close()
+	events := readSSE(res.Body)
+	// Let both timeouts pass on purpose: the stream must still deliver.
+	time.Sleep(time.Second)
+	rec := f.record([]json.RawMessage{taskEvent("9005", "notes")})
+	select {
+	case ev, ok := <-events:
+		if !ok || ev.ID != fmt.Sprint(rec.Delivery.ID) {
+			t.Fatalf("event %+v (open %v), want delivery %d", ev, ok, rec.Delivery.ID)
+		}
+	case <-ctx.Done():
+		t.Fatal("no event within 30 s")
+	}
+}
+
+func TestCloseStreamsLetsShutdownFinish(t *testing.T) {
+	f := newFixture(t)
+	srv := httptest.NewUnstartedServer(f.ui.Handler())
+	srv.Config.RegisterOnShutdown(f.ui.CloseStreams)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/events/stream", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("open stream: %v", err)
+	}
+	defer res.Body.Close()
+	events := readSSE(res.Body)
+	if err := srv.Config.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with an open stream: %v", err)
+	}
+	for range events {
+	}
+	res2, _ := f.do(http.MethodGet, "/events/stream", nil, nil)
+	if res2.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a stream after CloseStreams: status %d, want 503", res2.StatusCode)
+	}
+}
