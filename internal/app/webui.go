@@ -108,6 +108,7 @@ func (in *Inspector) startUI(receiverAddr net.Addr) (*uiServer, error) {
 		return nil, err
 	}
 	u.srv = webui.NewHTTPServer(ln.Addr().String(), ui.Handler(), in.log)
+	u.srv.RegisterOnShutdown(ui.CloseStreams)
 	go func() {
 		defer close(u.served)
 		if err := u.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
