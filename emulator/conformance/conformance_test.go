@@ -36,6 +36,7 @@ type step struct {
 	method string
 	path   string // under /api/1.0, with the query
 	body   string // JSON, sent as is ("" for none)
+	form   bool   // body is form-encoded instead (§1.2)
 	token  string // "" is token; noToken sends no Authorization
 	// limited sends the request to the emulator whose rate limit is one
 	// request a minute.
@@ -139,6 +140,11 @@ var steps = []step{
 	// Stories.
 	{name: "story create", method: "POST", path: "/tasks/{task}/stories", body: `{"data":{"text":"Looks good <3 & 10/10"}}`,
 		want: 201, save: map[string]string{"story": "data.gid"}},
+	{name: "story create form-encoded", method: "POST", path: "/tasks/{task}/stories", body: `text=From+a+form&opt_fields=text`, form: true, want: 201},
+	{name: "task update with options", method: "PUT", path: "/tasks/{task}",
+		body: `{"data":{"notes":"options"},"options":{"fields":["name","notes"],"pretty":true}}`, want: 200},
+	{name: "webhook create form-encoded", method: "POST", path: "/webhooks", body: `resource={task}&target={target}%3Fform%3D1`, form: true,
+		want: 201, save: map[string]string{"formwebhook": "data.gid"}},
 	{name: "stories list", method: "GET", path: "/tasks/{task}/stories", want: 200},
 	{name: "stories list paged", method: "GET", path: "/tasks/{task}/stories?limit=1", want: 200},
 	{name: "story get", method: "GET", path: "/stories/{story}", want: 200},
@@ -378,7 +384,10 @@ func (e *env) do(st step) (exchange, error) {
 	if err != nil {
 		return exchange{}, fmt.Errorf("build request: %w", err)
 	}
-	if body != "" {
+	switch {
+	case st.form:
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	case body != "":
 		req.Header.Set("Content-Type", "application/json")
 	}
 	switch tok := st.token; tok {
