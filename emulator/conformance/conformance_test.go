@@ -509,6 +509,8 @@ func TestResponsesConformToSpec(t *testing.T) {
 
 	t.Run("deliveries", func(t *testing.T) {
 		bodies := waitDeliveries(t, e)
+		events := 0
+		defer func() { t.Logf("%d deliveries with %d events checked", len(bodies), events) }()
 		for i, b := range bodies {
 			x := exchange{name: fmt.Sprintf("delivery %d", i), body: b, delivery: true}
 			recorded = append(recorded, x)
@@ -521,6 +523,7 @@ func TestResponsesConformToSpec(t *testing.T) {
 			if err := json.Unmarshal(b, &v); err != nil {
 				t.Fatalf("delivery %d: %v", i, err)
 			}
+			events += len(v.Events)
 			for j, ev := range v.Events {
 				if err := checkEventFields(ev, webhookForm); err != nil {
 					t.Errorf("delivery %d event %d: %v\nevent: %s", i, j, err, ev)
