@@ -168,8 +168,11 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	default:
 		term.sayf("The scene stopped: %v", err)
 	}
+	term.sayf("")
+	term.sayf("6. Cleaning up: the inspector deletes the webhook it created.")
 	sum, finishErr := d.finish()
 	sum.Completed = completed
+	term.sayf("")
 	sum.print(cfg.Stdout)
 	fmt.Fprintf(cfg.Stdout, "%s%s\n", SummaryPrefix, mustJSON(sum))
 	switch {

@@ -112,14 +112,15 @@ func (d *run) introduce(ctx context.Context) error {
 			return fmt.Errorf("read the seeded users: %w", err)
 		}
 		d.users[tok] = u.GID
-		people = append(people, fmt.Sprintf("%s (token %s)", u.Name, tok))
+		people = append(people, fmt.Sprintf("%s (user %s, token %s)", u.Name, u.GID, tok))
 	}
 	t := d.term
 	t.sayf("1. The emulator, a local Asana, is running.")
 	t.sayf("   API:        %s", d.emu.BaseURL())
 	t.sayf("   Workspace:  %q (%s)", wsName, d.workspace)
 	t.sayf("   Project:    %q (%s), sections %s", p.Name, d.project, strings.Join(names, ", "))
-	t.sayf("   Users:      %s", strings.Join(people, " and "))
+	t.sayf("   Users:      %s", people[0])
+	t.sayf("               %s", people[1])
 	t.sayf("")
 	t.sayf("2. The inspector starts: a receiver on a free port, a store in a temporary directory.")
 	t.sayf("   It creates a webhook on %q with these filters (an event is delivered if it matches one):", p.Name)
@@ -129,7 +130,7 @@ func (d *run) introduce(ctx context.Context) error {
 	t.sayf("   Task description (notes) edits match none of them, so Asana will not deliver those.")
 	t.sayf("   While the create call is in flight, Asana sends a handshake with the webhook's secret in")
 	t.sayf("   X-Hook-Secret; the inspector accepts it only then, stores it and echoes it. The secret is")
-	t.sayf("   never printed. What the inspector prints itself is indented by its time stamps:")
+	t.sayf("   never printed. Lines that start with a time are the inspector's own output:")
 	t.sayf("")
 	return nil
 }
