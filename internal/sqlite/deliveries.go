@@ -21,6 +21,9 @@ type writeStmts struct {
 	upsertEvent   *sql.Stmt
 	insReceipt    *sql.Stmt
 	setNewCount   *sql.Stmt
+	savepoint     *sql.Stmt
+	rollbackTo    *sql.Stmt
+	release       *sql.Stmt
 	preparedStmts []*sql.Stmt
 }
 
@@ -48,6 +51,9 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 			RETURNING id, receipts`),
 		prep(&w.insReceipt, `INSERT INTO delivery_events (delivery_id, position, event_id, new) VALUES (?, ?, ?, ?)`),
 		prep(&w.setNewCount, `UPDATE deliveries SET new_event_count = ? WHERE id = ?`),
+		prep(&w.savepoint, `SAVEPOINT job`),
+		prep(&w.rollbackTo, `ROLLBACK TO job`),
+		prep(&w.release, `RELEASE job`),
 	)
 }
 

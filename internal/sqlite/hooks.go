@@ -190,6 +190,13 @@ func (s *Store) SaveHandshake(ctx context.Context, hookID string, secret asana.S
 
 // Secret implements inspector.Store.
 func (s *Store) Secret(ctx context.Context, hookID string) (asana.Secret, error) {
+	s.secretMu.Lock()
+	cached, ok := s.secrets[hookID]
+	gen := s.secretGen
+	s.secretMu.Unlock()
+	if ok {
+		return asana.NewSecret(string(cached)), nil
+	}
 	var stored []byte
 	err := s.rdb.QueryRowContext(ctx, `SELECT secret FROM hooks WHERE id = ?`, hookID).Scan(&stored)
 	switch {
@@ -200,6 +207,11 @@ func (s *Store) Secret(ctx context.Context, hookID string) (asana.Secret, error)
 	case len(stored) == 0:
 		return asana.Secret{}, fmt.Errorf("secret of hook %s: %w", hookID, inspector.ErrNoSecret)
 	}
+	s.secretMu.Lock()
+	if s.secretGen == gen {
+		s.secrets[hookID] = stored
+	}
+	s.secretMu.Unlock()
 	return asana.NewSecret(string(stored)), nil
 }
 
@@ -216,6 +228,13 @@ func (s *Store) DiscardSecret(ctx context.Context, hookID string) error {
 		_, err = tx.Exec(`UPDATE hooks SET secret = NULL, secret_at = NULL, updated_at = ? WHERE id = ?`, dbTime(s.now()), hookID)
 		return nil, err
 	})
+	// Drop the cached secret whatever happened: if the discard committed
+	// despite an error (the caller's context ended), the cache must not
+	// outlive it.
+	s.secretMu.Lock()
+	s.secretGen++
+	delete(s.secrets, hookID)
+	s.secretMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("discard secret of hook %s: %w", hookID, err)
 	}

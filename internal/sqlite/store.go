@@ -39,6 +39,8 @@ const (
 	DefaultMaxBatch = 256
 	// DefaultReadConns is the size of the read pool.
 	DefaultReadConns = 4
+	// DefaultCommitDelay is Options.CommitDelay's default.
+	DefaultCommitDelay = 500 * time.Microsecond
 )
 
 // Options configure Open. The zero value is usable.
@@ -51,6 +53,10 @@ type Options struct {
 	BusyTimeout time.Duration
 	MaxBatch    int
 	ReadConns   int
+	// CommitDelay is how long the writer waits for more writes before it
+	// commits, when the previous commit was shared; zero is
+	// DefaultCommitDelay, negative disables the wait.
+	CommitDelay time.Duration
 }
 
 // Store is an inspector.Store in one SQLite file. It is safe for concurrent
@@ -60,17 +66,32 @@ type Store struct {
 	log      *slog.Logger
 	now      func() time.Time
 	maxBatch int
+	// commitDelay and lastBatch (the writer's own) drive gather.
+	commitDelay time.Duration
+	lastBatch   int
 
 	wdb *sql.DB // one connection, used only by the writer goroutine
 	rdb *sql.DB // read-only pool
+	cdb *sql.DB // one connection, used only by the checkpointer
 
 	jobs       chan *job
 	closing    chan struct{}
 	writerDone chan struct{}
 	closeOnce  sync.Once
 	closeErr   error
+	ckptKick   chan struct{}
+	ckptDone   chan struct{}
 
 	stmts writeStmts
+
+	// secrets caches committed handshake secrets by hook id, so verifying a
+	// delivery costs no query. A stored secret changes only through
+	// DiscardSecret, which bumps secretGen and drops the entry; a read that
+	// raced with it is not cached. The cache assumes, as the inspector does,
+	// that one process writes the file at a time.
+	secretMu  sync.Mutex
+	secrets   map[string][]byte
+	secretGen uint64
 
 	// commits counts committed transactions, so tests can see batching.
 	commits atomic.Int64
@@ -99,13 +120,17 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.ReadConns <= 0 {
 		opts.ReadConns = DefaultReadConns
 	}
+	if opts.CommitDelay == 0 {
+		opts.CommitDelay = DefaultCommitDelay
+	}
 	if err := createPrivate(path); err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", opts.BusyTimeout.Milliseconds())
 	wdb, err := sql.Open("sqlite", path+"?"+busy+
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate")
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)"+
+		"&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
@@ -137,24 +162,38 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(opts.ReadConns)
 	rdb.SetMaxIdleConns(opts.ReadConns)
-
-	s := &Store{
-		path:       path,
-		log:        opts.Logger,
-		now:        opts.Now,
-		maxBatch:   opts.MaxBatch,
-		wdb:        wdb,
-		rdb:        rdb,
-		jobs:       make(chan *job, opts.MaxBatch),
-		closing:    make(chan struct{}),
-		writerDone: make(chan struct{}),
-	}
-	if err := s.stmts.prepare(ctx, wdb); err != nil {
+	cdb, err := sql.Open("sqlite", path+"?"+busy+"&_pragma=synchronous(FULL)")
+	if err != nil {
 		wdb.Close()
 		rdb.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
+	cdb.SetMaxOpenConns(1)
+
+	s := &Store{
+		path:        path,
+		log:         opts.Logger,
+		now:         opts.Now,
+		maxBatch:    opts.MaxBatch,
+		commitDelay: opts.CommitDelay,
+		wdb:         wdb,
+		rdb:         rdb,
+		cdb:         cdb,
+		ckptKick:    make(chan struct{}, 1),
+		secrets:     make(map[string][]byte),
+		ckptDone:    make(chan struct{}),
+		jobs:        make(chan *job, opts.MaxBatch),
+		closing:     make(chan struct{}),
+		writerDone:  make(chan struct{}),
+	}
+	if err := s.stmts.prepare(ctx, wdb); err != nil {
+		wdb.Close()
+		rdb.Close()
+		cdb.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
 	go s.writer()
+	go s.checkpointer()
 	return s, nil
 }
 
@@ -209,8 +248,10 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
 		<-s.writerDone
+		<-s.ckptDone
 		s.stmts.close()
-		s.closeErr = errors.Join(s.wdb.Close(), s.rdb.Close())
+		// The last connection to close checkpoints and removes the WAL.
+		s.closeErr = errors.Join(s.cdb.Close(), s.rdb.Close(), s.wdb.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("close sqlite store %s: %w", s.path, s.closeErr)
 		}
@@ -286,8 +327,37 @@ func (s *Store) writer() {
 				s.commit(batch)
 			}
 		}
-		s.commit(s.drain([]*job{first}))
+		s.commit(s.gather(first))
 	}
+}
+
+// gather collects the batch that starts with first. When the last batch
+// showed concurrent writers, it waits up to commitDelay for more jobs, so
+// that the clients the last commit answered join this one instead of paying
+// an fsync of their own (PostgreSQL's commit_delay). A lone writer never
+// waits.
+func (s *Store) gather(first *job) []*job {
+	batch := s.drain([]*job{first})
+	if s.commitDelay <= 0 || s.lastBatch < 2 || len(batch) >= s.maxBatch {
+		s.lastBatch = len(batch)
+		return batch
+	}
+	timer := time.NewTimer(s.commitDelay)
+	defer timer.Stop()
+	for len(batch) < s.maxBatch {
+		select {
+		case j := <-s.jobs:
+			batch = append(batch, j)
+		case <-timer.C:
+			s.lastBatch = len(batch)
+			return batch
+		case <-s.closing:
+			s.lastBatch = len(batch)
+			return s.drain(batch)
+		}
+	}
+	s.lastBatch = len(batch)
+	return batch
 }
 
 // drain appends the queued jobs to batch, up to maxBatch, without waiting.
@@ -334,16 +404,16 @@ func (s *Store) commit(batch []*job) {
 			results[i] = jobResult{err: err}
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT job"); err != nil {
+		if _, err := tx.StmtContext(ctx, s.stmts.savepoint).ExecContext(ctx); err != nil {
 			_ = tx.Rollback()
 			fail(fmt.Errorf("savepoint: %w", err))
 			return
 		}
 		v, runErr := j.run(tx)
 		if runErr != nil {
-			_, err := tx.ExecContext(ctx, "ROLLBACK TO job")
+			_, err := tx.StmtContext(ctx, s.stmts.rollbackTo).ExecContext(ctx)
 			if err == nil {
-				_, err = tx.ExecContext(ctx, "RELEASE job")
+				_, err = tx.StmtContext(ctx, s.stmts.release).ExecContext(ctx)
 			}
 			if err != nil {
 				_ = tx.Rollback()
@@ -354,7 +424,7 @@ func (s *Store) commit(batch []*job) {
 			results[i] = jobResult{err: runErr}
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE job"); err != nil {
+		if _, err := tx.StmtContext(ctx, s.stmts.release).ExecContext(ctx); err != nil {
 			_ = tx.Rollback()
 			fail(fmt.Errorf("release savepoint: %w", err))
 			return
@@ -368,10 +438,43 @@ func (s *Store) commit(batch []*job) {
 				results[i] = jobResult{err: fmt.Errorf("commit: %w", err)}
 			}
 		}
-	} else {
-		s.commits.Add(1)
+	} else if n := s.commits.Add(1); n%checkpointEvery == 0 {
+		select {
+		case s.ckptKick <- struct{}{}:
+		default:
+		}
 	}
 	answer()
+}
+
+// Checkpoints copy the WAL back into the database file. SQLite would run them
+// inside the commit that crosses wal_autocheckpoint, making that delivery wait
+// for page writes and an extra fsync; the store turns that off and runs them on
+// their own connection instead, after every checkpointEvery commits and every
+// checkpointInterval. Durability is unchanged: every commit still syncs the
+// WAL, and a checkpoint syncs the database before the WAL is reused.
+const (
+	checkpointEvery    = 100
+	checkpointInterval = time.Second
+)
+
+// checkpointer runs passive checkpoints until the store closes.
+func (s *Store) checkpointer() {
+	defer close(s.ckptDone)
+	tick := time.NewTicker(checkpointInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-tick.C:
+		case <-s.ckptKick:
+		}
+		var busy, frames, copied int
+		if err := s.cdb.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+			s.log.Warn("sqlite checkpoint failed", "err", err)
+		}
+	}
 }
 
 // Times are stored as Unix microseconds in UTC; the zero time as NULL.

@@ -64,7 +64,6 @@ CREATE TABLE events (
 	UNIQUE (hook_id, event_key)
 );
 CREATE INDEX events_resource ON events (resource_gid);
-CREATE INDEX events_first_seen ON events (first_seen_at);
 
 -- Every receipt of an event: which delivery carried it, where, and whether it
 -- was new then.
@@ -75,4 +74,3 @@ CREATE TABLE delivery_events (
 	new         INTEGER NOT NULL,
 	PRIMARY KEY (delivery_id, position)
 ) WITHOUT ROWID;
-CREATE INDEX delivery_events_event ON delivery_events (event_id);

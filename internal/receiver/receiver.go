@@ -1,0 +1,376 @@
+// Package receiver is the inspector's public http.Handler: the target of every
+// webhook we own. It accepts a handshake only inside the window of a create in
+// flight, verifies every delivery over its raw bytes with that webhook's own
+// secret, and stores the delivery before it answers 200, so an acknowledged
+// delivery survives a crash.
+//
+// Routes:
+//
+//	POST /hooks/{hookID}      handshake (X-Hook-Secret) or delivery (X-Hook-Signature)
+//	GET  /_preflight/{nonce}  echoes nonce, so the inspector can check its public URL reaches it
+//
+// Anything else is 404 (or 405 for a known path with another method).
+package receiver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/asana-webhooks/asana-webhooks/asana"
+	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
+)
+
+// Defaults of Config.
+const (
+	// DefaultMaxBodyBytes caps a delivery body; larger ones get 413.
+	DefaultMaxBodyBytes = 8 << 20
+	// DefaultCommitTimeout bounds the wait for the store: past it the
+	// delivery gets 503, so Asana retries well inside its 10 s deadline.
+	DefaultCommitTimeout = 5 * time.Second
+	// DefaultRetryAfter is the Retry-After sent with 503.
+	DefaultRetryAfter = time.Second
+)
+
+// HeaderRequestID carries the request id in responses; it is on every log line
+// of the request too.
+const HeaderRequestID = "X-Request-Id"
+
+// Config configures a Handler.
+type Config struct {
+	// Store keeps secrets and deliveries. Required.
+	Store inspector.Store
+	// Windows says which hooks may take a handshake now. Required.
+	Windows *inspector.HandshakeWindows
+	// Logger receives one line per rejected or failed request (with its
+	// request id) and, at debug level, one per accepted one. Nil discards.
+	Logger *slog.Logger
+	// MaxBodyBytes, CommitTimeout and RetryAfter default to the constants
+	// above.
+	MaxBodyBytes  int64
+	CommitTimeout time.Duration
+	RetryAfter    time.Duration
+	// Now is the clock of ReceivedAt; nil is time.Now.
+	Now func() time.Time
+	// OnDelivery, if set, is called with every stored delivery after its
+	// 200 has been written. It runs on the request's goroutine: it must not
+	// block (hand the value to a buffered channel, dropping when full).
+	OnDelivery func(inspector.RecordResult)
+	// OnHandshake, if set, is called after a handshake was accepted and
+	// echoed, with the hook's id. Same rules as OnDelivery.
+	OnHandshake func(hookID string)
+}
+
+// Handler is the public receiver. Build it with New.
+type Handler struct {
+	cfg Config
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New returns a Handler.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Store == nil || cfg.Windows == nil {
+		return nil, errors.New("new receiver: a store and handshake windows are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.CommitTimeout <= 0 {
+		cfg.CommitTimeout = DefaultCommitTimeout
+	}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = DefaultRetryAfter
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	h.mux.HandleFunc("POST /hooks/{hookID}", h.wrap(h.serveHook))
+	h.mux.HandleFunc("GET /_preflight/{nonce}", h.wrap(h.servePreflight))
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := requestID(r.Context())
+	if id == "" {
+		id = newRequestID()
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	}
+	w.Header().Set(HeaderRequestID, id)
+	h.mux.ServeHTTP(w, r)
+}
+
+// handlerFunc is a route that returns its failure instead of writing it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, log *slog.Logger) error
+
+// wrap turns a handlerFunc into an http.HandlerFunc: it gives the route a
+// logger carrying the request id and writes any error through respondError.
+func (h *Handler) wrap(fn handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		log := h.log.With("request_id", requestID(r.Context()), "method", r.Method, "path", r.URL.Path)
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				// The panic value may hold request data; log only its type.
+				log.Error("receiver panic", "panic_type", fmt.Sprintf("%T", p))
+				respondError(w, log, &httpError{status: http.StatusInternalServerError, msg: "internal error"})
+			}
+		}()
+		if err := fn(w, r, log); err != nil {
+			respondError(w, log, err)
+		}
+	}
+}
+
+// httpError is a failure with the status and the short message the client
+// gets; logMsg and attrs are for our log only. Neither ever holds a secret or
+// an expected signature.
+type httpError struct {
+	status     int
+	msg        string // for the client
+	logMsg     string // for the log; defaults to msg
+	level      slog.Level
+	retryAfter time.Duration
+	err        error // cause, logged
+	attrs      []any
+}
+
+func (e *httpError) Error() string { return fmt.Sprintf("%d %s", e.status, e.msg) }
+
+// respondError is the one place that turns an error into a response.
+func respondError(w http.ResponseWriter, log *slog.Logger, err error) {
+	var he *httpError
+	if !errors.As(err, &he) {
+		he = &httpError{status: http.StatusInternalServerError, msg: "internal error", level: slog.LevelError, err: err}
+	}
+	msg := he.logMsg
+	if msg == "" {
+		msg = he.msg
+	}
+	attrs := append([]any{"status", he.status}, he.attrs...)
+	if he.err != nil {
+		attrs = append(attrs, "err", he.err.Error())
+	}
+	log.Log(context.Background(), he.level, msg, attrs...)
+	if he.retryAfter > 0 {
+		secs := int((he.retryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
+	writeText(w, he.status, he.msg+"\n")
+}
+
+func writeText(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
+}
+
+// serveHook is POST /hooks/{hookID}.
+func (h *Handler) serveHook(w http.ResponseWriter, r *http.Request, log *slog.Logger) error {
+	received := h.cfg.Now()
+	hookID := r.PathValue("hookID")
+	if !inspector.ValidHookID(hookID) {
+		return &httpError{status: http.StatusNotFound, msg: "not found", logMsg: "post to a malformed hook path", level: slog.LevelWarn}
+	}
+	log = log.With("hook_id", hookID)
+	ctx, cancel := context.WithDeadline(r.Context(), received.Add(h.cfg.CommitTimeout))
+	defer cancel()
+	_, hasSecret := r.Header[asana.HeaderSecret]
+	if hasSecret {
+		return h.handshake(ctx, w, r, hookID, log)
+	}
+	return h.delivery(ctx, w, r, hookID, received, log)
+}
+
+// handshake answers Asana's X-Hook-Secret request for a webhook being
+// created. It never logs the value.
+func (h *Handler) handshake(ctx context.Context, w http.ResponseWriter, r *http.Request, hookID string, log *slog.Logger) error {
+	values := r.Header.Values(asana.HeaderSecret)
+	if len(values) != 1 {
+		return &httpError{status: http.StatusBadRequest, msg: "exactly one X-Hook-Secret header is required",
+			logMsg: "handshake rejected: several X-Hook-Secret headers", level: slog.LevelWarn}
+	}
+	value := values[0]
+	if value == "" {
+		return &httpError{status: http.StatusBadRequest, msg: "empty X-Hook-Secret",
+			logMsg: "handshake rejected: empty X-Hook-Secret", level: slog.LevelWarn}
+	}
+	if !h.cfg.Windows.IsOpen(hookID) {
+		return &httpError{status: http.StatusForbidden, msg: "no webhook creation is in progress for this path",
+			logMsg: "handshake rejected: no create in flight for this hook", level: slog.LevelWarn}
+	}
+	err := h.cfg.Store.SaveHandshake(ctx, hookID, asana.NewSecret(value))
+	switch {
+	case err == nil:
+	case errors.Is(err, inspector.ErrSecretConflict):
+		return &httpError{status: http.StatusConflict, msg: "a different secret was already received for this webhook",
+			logMsg: "handshake rejected: a different secret is already stored", level: slog.LevelWarn}
+	case errors.Is(err, inspector.ErrNotFound), errors.Is(err, inspector.ErrInvalidState):
+		return &httpError{status: http.StatusForbidden, msg: "no webhook creation is in progress for this path",
+			logMsg: "handshake rejected: hook unknown or deleted", level: slog.LevelWarn, err: err}
+	case errors.Is(err, inspector.ErrInvalid):
+		return &httpError{status: http.StatusBadRequest, msg: "invalid X-Hook-Secret",
+			logMsg: "handshake rejected: invalid secret", level: slog.LevelWarn}
+	default:
+		return &httpError{status: http.StatusServiceUnavailable, msg: "storage unavailable, try again",
+			logMsg: "handshake not stored", level: slog.LevelError, retryAfter: h.cfg.RetryAfter, err: err}
+	}
+	w.Header().Set(asana.HeaderSecret, value)
+	writeText(w, http.StatusOK, "ok\n")
+	log.Info("handshake accepted")
+	if h.cfg.OnHandshake != nil {
+		flush(w)
+		h.cfg.OnHandshake(hookID)
+	}
+	return nil
+}
+
+// delivery verifies, stores and acknowledges a delivery.
+func (h *Handler) delivery(ctx context.Context, w http.ResponseWriter, r *http.Request, hookID string, received time.Time, log *slog.Logger) error {
+	if r.ContentLength > h.cfg.MaxBodyBytes {
+		return &httpError{status: http.StatusRequestEntityTooLarge, msg: "body too large",
+			level: slog.LevelWarn, attrs: []any{"content_length", r.ContentLength}}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return &httpError{status: http.StatusRequestEntityTooLarge, msg: "body too large", level: slog.LevelWarn}
+		}
+		return &httpError{status: http.StatusBadRequest, msg: "could not read the body", level: slog.LevelWarn, err: err}
+	}
+	sigs, hasSig := r.Header[asana.HeaderSignature]
+	if !hasSig && len(body) == 0 {
+		return &httpError{status: http.StatusBadRequest, msg: "neither X-Hook-Secret nor X-Hook-Signature",
+			logMsg: "request rejected: neither X-Hook-Secret nor X-Hook-Signature", level: slog.LevelWarn}
+	}
+	unauthorized := func(reason string, err error) error {
+		// One message for every reason, so the client learns nothing.
+		return &httpError{status: http.StatusUnauthorized, msg: "invalid signature",
+			logMsg: "delivery rejected: " + reason, level: slog.LevelWarn, err: err, attrs: []any{"bytes", len(body)}}
+	}
+	if !hasSig {
+		return unauthorized("missing X-Hook-Signature", nil)
+	}
+	if len(sigs) != 1 {
+		return unauthorized("several X-Hook-Signature headers", nil)
+	}
+	secret, err := h.cfg.Store.Secret(ctx, hookID)
+	switch {
+	case errors.Is(err, inspector.ErrNotFound), errors.Is(err, inspector.ErrNoSecret):
+		return unauthorized("no secret for this hook", nil)
+	case err != nil:
+		return &httpError{status: http.StatusServiceUnavailable, msg: "storage unavailable, try again",
+			logMsg: "delivery not verified: secret unavailable", level: slog.LevelError, retryAfter: h.cfg.RetryAfter, err: err}
+	}
+	if !asana.Verify(secret, body, sigs[0]) {
+		return unauthorized("signature does not match", nil)
+	}
+
+	parsed := inspector.ParseDeliveryBody(body)
+	d := inspector.Delivery{
+		HookID:     hookID,
+		ReceivedAt: received,
+		RequestID:  requestID(r.Context()),
+		RemoteAddr: r.RemoteAddr,
+		Query:      r.URL.RawQuery,
+		Headers:    inspector.RedactHeaders(r.Header),
+		Body:       body,
+		Kind:       parsed.Kind,
+		Problem:    parsed.Problem,
+	}
+	res, err := h.cfg.Store.RecordDelivery(ctx, d, parsed.Events)
+	if err != nil {
+		return &httpError{status: http.StatusServiceUnavailable, msg: "not stored, try again",
+			logMsg: "delivery not stored", level: slog.LevelError, retryAfter: h.cfg.RetryAfter, err: err}
+	}
+	reply, _ := json.Marshal(struct {
+		DeliveryID int64  `json:"delivery_id"`
+		Kind       string `json:"kind"`
+		Events     int    `json:"events"`
+		New        int    `json:"new_events"`
+	}{res.Delivery.ID, string(res.Delivery.Kind), res.Delivery.EventCount, res.Delivery.NewEventCount})
+	reply = append(reply, '\n')
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(reply)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(reply)
+
+	attrs := []any{"delivery_id", res.Delivery.ID, "kind", string(res.Delivery.Kind),
+		"events", res.Delivery.EventCount, "new_events", res.Delivery.NewEventCount}
+	if parsed.Kind == inspector.KindMalformed {
+		log.Warn("malformed delivery stored and acknowledged", append(attrs, "problem", parsed.Problem)...)
+	} else {
+		log.Debug("delivery stored", attrs...)
+	}
+	if h.cfg.OnDelivery != nil {
+		flush(w)
+		h.cfg.OnDelivery(res)
+	}
+	return nil
+}
+
+// maxNonce bounds the pre-flight nonce.
+const maxNonce = 128
+
+// servePreflight is GET /_preflight/{nonce}: it echoes a nonce of letters,
+// digits, '-' and '_', so the orchestration can check that its public URL
+// reaches this process.
+func (h *Handler) servePreflight(w http.ResponseWriter, r *http.Request, log *slog.Logger) error {
+	nonce := r.PathValue("nonce")
+	if nonce == "" || len(nonce) > maxNonce {
+		return &httpError{status: http.StatusNotFound, msg: "not found", level: slog.LevelDebug}
+	}
+	for i := 0; i < len(nonce); i++ {
+		c := nonce[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return &httpError{status: http.StatusNotFound, msg: "not found", level: slog.LevelDebug}
+		}
+	}
+	writeText(w, http.StatusOK, nonce)
+	log.Debug("pre-flight answered")
+	return nil
+}
+
+// PreflightPath returns the path of the pre-flight request for nonce.
+func PreflightPath(nonce string) string { return "/_preflight/" + nonce }
+
+// HookPath returns the target path of a hook.
+func HookPath(hookID string) string { return "/hooks/" + hookID }
+
+func flush(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).Flush()
+}
+
+type requestIDKey struct{}
+
+// requestID returns the request id in ctx, or "".
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// newRequestID returns 64 random bits in hex.
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
