@@ -108,7 +108,10 @@ func (u *UI) serveCreate(w http.ResponseWriter, r *http.Request) error {
 		u.render(w, r, http.StatusUnprocessableEntity, "create", p)
 		return nil
 	}
-	job := u.startJob(r.Context(), req)
+	job, ok := u.startJob(r.Context(), req)
+	if !ok {
+		return &httpError{status: http.StatusServiceUnavailable, msg: "The inspector is stopping; nothing was created."}
+	}
 	http.Redirect(w, r, "/create/jobs/"+job.id, http.StatusSeeOther)
 	return nil
 }
@@ -191,12 +194,18 @@ type jobStep struct {
 }
 
 // startJob runs the create with a context detached from the request (the
-// browser goes to the job page at once) but bounded by ActionTimeout.
-func (u *UI) startJob(ctx context.Context, req CreateRequest) *createJob {
+// browser goes to the job page at once), bounded by ActionTimeout and
+// cancelled by Close. It returns false once Close was called.
+func (u *UI) startJob(ctx context.Context, req CreateRequest) (*createJob, bool) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	job := &createJob{id: hex.EncodeToString(b[:]), req: req}
 	u.jobsMu.Lock()
+	if u.jobsClosed {
+		u.jobsMu.Unlock()
+		return nil, false
+	}
+	u.running.Add(1)
 	u.jobs[job.id] = job
 	u.order = append(u.order, job.id)
 	for len(u.order) > maxJobs {
@@ -208,6 +217,14 @@ func (u *UI) startJob(ctx context.Context, req CreateRequest) *createJob {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.cfg.ActionTimeout)
 	job.step(u.cfg.Now(), "Creating a webhook on "+req.ResourceGID+"...")
 	go func() {
+		select {
+		case <-u.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	go func() {
+		defer u.running.Done()
 		defer cancel()
 		res, err := u.cfg.Actions.Create(ctx, req, func(s string) { job.step(u.cfg.Now(), s) })
 		job.mu.Lock()
@@ -225,7 +242,7 @@ func (u *UI) startJob(ctx context.Context, req CreateRequest) *createJob {
 		job.result = res
 		job.steps = append(job.steps, jobStep{At: u.cfg.Now(), Text: "Done: webhook " + res.WebhookGID + " is active."})
 	}()
-	return job
+	return job, true
 }
 
 func (j *createJob) step(at time.Time, s string) {
@@ -351,7 +368,9 @@ func (u *UI) serveDelete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), u.cfg.ActionTimeout)
+	// Detached from the request: a delete that reached Asana must also be
+	// recorded, even if the browser goes away meanwhile.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), u.cfg.ActionTimeout)
 	defer cancel()
 	if err := u.cfg.Actions.Delete(ctx, h.ID); err != nil {
 		u.log.Warn("delete webhook from the ui", "hook", h.ID, "err", err)
@@ -394,7 +413,7 @@ func (u *UI) serveDeleteAllConfirm(w http.ResponseWriter, r *http.Request) error
 
 // serveDeleteAll is POST /webhooks/delete-all.
 func (u *UI) serveDeleteAll(w http.ResponseWriter, r *http.Request) error {
-	ctx, cancel := context.WithTimeout(r.Context(), u.cfg.ActionTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), u.cfg.ActionTimeout)
 	defer cancel()
 	n, err := u.cfg.Actions.DeleteAll(ctx)
 	if err != nil {

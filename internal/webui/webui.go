@@ -132,11 +132,14 @@ type UI struct {
 	tmpl    *templates
 	handler http.Handler
 
-	jobsMu sync.Mutex
-	jobs   map[string]*createJob
-	order  []string // job ids, oldest first, to bound the map
+	jobsMu     sync.Mutex
+	jobs       map[string]*createJob
+	order      []string // job ids, oldest first, to bound the map
+	jobsClosed bool     // set by Close: no new creates
+	running    sync.WaitGroup
 
-	// closing is closed by CloseStreams, to end the event streams.
+	// closing is closed by CloseStreams (and Close): it ends the event
+	// streams and cancels the creates still running.
 	closing   chan struct{}
 	closeOnce sync.Once
 }
@@ -186,6 +189,18 @@ func (u *UI) Handler() http.Handler { return u.handler }
 // to the server's RegisterOnShutdown. It is safe to call more than once.
 func (u *UI) CloseStreams() {
 	u.closeOnce.Do(func() { close(u.closing) })
+}
+
+// Close ends the event streams, refuses new creates, cancels the running
+// ones and waits for them to settle (a create whose ctx ends still activates
+// or deletes what Asana made), so that the run's cleanup sees every webhook
+// the UI created. Call it after the server's Shutdown.
+func (u *UI) Close() {
+	u.CloseStreams()
+	u.jobsMu.Lock()
+	u.jobsClosed = true
+	u.jobsMu.Unlock()
+	u.running.Wait()
 }
 
 // routes builds the mux and its middleware.

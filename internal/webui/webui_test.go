@@ -648,3 +648,35 @@ func TestCloseStreamsLetsShutdownFinish(t *testing.T) {
 		t.Errorf("a stream after CloseStreams: status %d, want 503", res2.StatusCode)
 	}
 }
+
+func TestCloseCancelsRunningCreates(t *testing.T) {
+	f := newFixture(t)
+	f.actions.block = make(chan struct{}) // never closed: only cancellation ends the create
+	res, _ := f.do(http.MethodPost, "/create", url.Values{"gid": {"4242"}, "kind": {"project"}}, nil)
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST /create: status %d, want 303", res.StatusCode)
+	}
+	job := res.Header.Get("Location")
+	closed := make(chan struct{})
+	go func() {
+		f.ui.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close did not return: the running create was not cancelled")
+	}
+	_, body := f.do(http.MethodGet, job, nil, nil)
+	if !strings.Contains(body, `id="job-error"`) {
+		t.Errorf("the cancelled create does not show its error:\n%s", body)
+	}
+	before := f.snapshot()
+	res, _ = f.do(http.MethodPost, "/create", url.Values{"gid": {"4243"}, "kind": {"project"}}, nil)
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a create after Close: status %d, want 503", res.StatusCode)
+	}
+	if diff := cmp.Diff(before, f.snapshot()); diff != "" {
+		t.Errorf("state changed (-before +after):\n%s", diff)
+	}
+}
