@@ -19,6 +19,7 @@ import (
 // uiServer is the web UI of a run: its own listener, the feed the receiver
 // fills and the actions it offers.
 type uiServer struct {
+	ui      *webui.UI
 	ln      net.Listener
 	srv     *http.Server
 	served  chan struct{}
@@ -107,6 +108,7 @@ func (in *Inspector) startUI(receiverAddr net.Addr) (*uiServer, error) {
 		_ = ln.Close()
 		return nil, err
 	}
+	u.ui = ui
 	u.srv = webui.NewHTTPServer(ln.Addr().String(), ui.Handler(), in.log)
 	u.srv.RegisterOnShutdown(ui.CloseStreams)
 	go func() {
@@ -165,7 +167,8 @@ func (u *uiServer) setManager(m *inspector.Manager) {
 	}
 }
 
-// close stops the UI: open streams are cut, requests get a moment to end.
+// close stops the UI: open streams are cut, requests get a moment to end,
+// and creates still running settle, so the run's cleanup sees their webhooks.
 func (u *uiServer) close() {
 	if u == nil {
 		return
@@ -176,6 +179,7 @@ func (u *uiServer) close() {
 		_ = u.srv.Close()
 	}
 	<-u.served
+	u.ui.Close()
 }
 
 // UIURL returns the web UI's URL; empty without a UI or before Start.
