@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -678,5 +679,35 @@ func TestCloseCancelsRunningCreates(t *testing.T) {
 	}
 	if diff := cmp.Diff(before, f.snapshot()); diff != "" {
 		t.Errorf("state changed (-before +after):\n%s", diff)
+	}
+}
+
+// TestFormControlsHaveLabels checks that every input and select of every page
+// has a label (screen readers and keyboard users need one).
+func TestFormControlsHaveLabels(t *testing.T) {
+	f := newFixture(t)
+	control := regexp.MustCompile(`<(input|select)\b[^>]*>`)
+	idAttr := regexp.MustCompile(`\bid="([^"]+)"`)
+	for _, p := range []string{"/webhooks", "/create", "/events", "/deliveries/2", "/webhooks/delete-all", "/webhooks/" + f.hook.ID + "/delete"} {
+		t.Run(p, func(t *testing.T) {
+			_, body := f.do(http.MethodGet, p, nil, nil)
+			controls := control.FindAllString(body, -1)
+			if (p == "/create" || p == "/events") && len(controls) < 5 {
+				t.Fatalf("found %d controls on %s; the pattern is broken", len(controls), p)
+			}
+			for _, c := range controls {
+				if strings.Contains(c, `type="hidden"`) || strings.Contains(c, "aria-label=") {
+					continue
+				}
+				m := idAttr.FindStringSubmatch(c)
+				if m == nil {
+					t.Errorf("control without an id: %s", c)
+					continue
+				}
+				if !strings.Contains(body, `<label for="`+m[1]+`"`) {
+					t.Errorf("control %q has no label", m[1])
+				}
+			}
+		})
 	}
 }
