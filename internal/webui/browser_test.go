@@ -164,6 +164,19 @@ func TestBrowser(t *testing.T) {
 		shot("webhooks"),
 	)
 
+	// Keyboard: the first Tab reaches the skip link, focused visibly.
+	do("tab to the skip link", chromedp.KeyEvent("\t"))
+	focus, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(function () {
+		var el = document.activeElement, st = getComputedStyle(el);
+		return el.className + "|" + st.outlineStyle + "|" + (el.getBoundingClientRect().left >= 0);
+	})()`))
+	if err != nil {
+		fail("read the focus", err)
+	}
+	if focus != "skip|solid|true" {
+		t.Errorf("after Tab: focus %q, want the visible, outlined skip link", focus)
+	}
+
 	// 2. Create a webhook on "Website" through the form.
 	do("create a webhook through the form",
 		chromedp.Navigate(ui+"/create"),
