@@ -128,7 +128,18 @@
     });
   }
 
+  // A message about the action just done (?done=...) shows once: drop it
+  // from the address, so a refresh or a bookmark does not repeat it.
+  function dropDone() {
+    var u = new URL(location.href);
+    if (!u.searchParams.has("done")) return;
+    u.searchParams.delete("done");
+    u.searchParams.delete("n");
+    history.replaceState(null, "", u.pathname + u.search + u.hash);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    dropDone();
     localize(document);
     startRefresh();
     applyFilter();
