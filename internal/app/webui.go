@@ -273,14 +273,22 @@ func (a *uiActions) Create(ctx context.Context, req webui.CreateRequest, progres
 		return webui.CreateResult{}, err
 	}
 	res := asana.Compact{GID: req.ResourceGID, ResourceType: req.ResourceType}
-	if req.ResourceType == "project" || req.ResourceType == "" {
+	if req.ResourceGID == ws && req.ResourceType != "workspace" {
+		// The workspace's own gid, whatever kind the form said: its rules
+		// apply, and are checked before Asana is asked.
+		res.ResourceType = "workspace"
+		if probs := webui.ValidateFilters("workspace", req.Filters); len(probs) > 0 {
+			return webui.CreateResult{}, fmt.Errorf("%s is the workspace, and %s", ws, probs[0])
+		}
+	}
+	if res.ResourceType == "project" || res.ResourceType == "" {
 		p, err := a.in.cfg.Client.Project(ctx, req.ResourceGID)
 		switch {
 		case err == nil:
 			res.ResourceType, res.Name = "project", p.Name
 			progress("Found project “" + p.Name + "”.")
-		case req.ResourceType == "project":
-			return webui.CreateResult{}, fmt.Errorf("read project %s: %w", req.ResourceGID, err)
+		case res.ResourceType == "project":
+			return webui.CreateResult{}, fmt.Errorf("%s is not a project this token can see (if it is a team, portfolio or task, say so in the form): %w", req.ResourceGID, err)
 		}
 	}
 	started := a.in.cfg.Now()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/asana-webhooks/asana-webhooks/emulator/emulatortest"
 	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
+	"github.com/asana-webhooks/asana-webhooks/internal/webui"
 )
 
 // uiCanaryToken is the emulator's token in the web UI tests; it must appear
@@ -239,4 +240,43 @@ func TestUIRemoteNeedsTheFlag(t *testing.T) {
 	if got := srv.WebhookGIDs(); len(got) != 0 {
 		t.Errorf("webhooks created before the refusal: %v", got)
 	}
+}
+
+func TestUICreateChecksTheResource(t *testing.T) {
+	srv := emulatortest.New(t)
+	h := start(t, Config{Client: newClient(srv, srv.Token()), Resources: []string{srv.ProjectGID()}, DBPath: dbPath(t), UI: true})
+	a := h.in.ui.actions
+	before := srv.WebhookGIDs()
+	tests := []struct {
+		name string
+		req  webui.CreateRequest
+		want string
+	}{
+		{"workspace gid said to be a project", webui.CreateRequest{ResourceGID: srv.WorkspaceGID(), ResourceType: "project"}, "is the workspace"},
+		{"unknown project", webui.CreateRequest{ResourceGID: "1999999999999999", ResourceType: "project"}, "is not a project this token can see"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := a.Create(context.Background(), tt.req, func(string) {})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Create = %v, want an error with %q", err, tt.want)
+			}
+			if got := srv.WebhookGIDs(); !slices.Equal(got, before) {
+				t.Errorf("webhooks %v, want %v", got, before)
+			}
+		})
+	}
+	t.Run("a project by gid", func(t *testing.T) {
+		var steps []string
+		res, err := a.Create(context.Background(), webui.CreateRequest{ResourceGID: srv.ProjectGID()}, func(s string) { steps = append(steps, s) })
+		if err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		if res.Resource.ResourceType != "project" || res.Resource.Name == "" || !slices.Contains(srv.WebhookGIDs(), res.WebhookGID) {
+			t.Errorf("result %+v", res)
+		}
+		if len(steps) < 3 || !strings.Contains(strings.Join(steps, "\n"), "Handshake received") {
+			t.Errorf("progress steps %q", steps)
+		}
+	})
 }
