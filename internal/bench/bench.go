@@ -30,6 +30,7 @@ const (
 	// DefaultWarmup is sent before each measurement and not counted; it is
 	// capped at a tenth of the duration.
 	DefaultWarmup = 500 * time.Millisecond
+	DefaultRounds = 3
 )
 
 // DefaultConcurrency are the concurrencies measured by default.
@@ -60,6 +61,10 @@ type Config struct {
 	// Duration is how long each handler is measured at each concurrency;
 	// zero means DefaultDuration.
 	Duration time.Duration
+	// Rounds splits each measurement into turns, bare handler then
+	// receiver, so that a burst of background load hits both alike; zero
+	// means DefaultRounds.
+	Rounds int
 	// Dir holds the SQLite files; empty means a temporary directory,
 	// removed at the end.
 	Dir string
@@ -83,7 +88,10 @@ type Result struct {
 
 // Report is the outcome of Run.
 type Report struct {
+	// Duration is the measuring time of each handler at each concurrency,
+	// in Rounds turns.
 	Duration time.Duration `json:"duration_ns"`
+	Rounds   int           `json:"rounds"`
 	// Results come by concurrency, the bare handler first.
 	Results []Result `json:"results"`
 	// TargetMet says whether the receiver reached TargetRatio and
@@ -91,14 +99,17 @@ type Report struct {
 	TargetMet *bool `json:"target_met,omitempty"`
 }
 
-// Run measures the bare handler, then the receiver on a fresh SQLite file, at
-// each concurrency of cfg.
+// Run measures the bare handler and the receiver (on a fresh SQLite file) at
+// each concurrency of cfg, in turns.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Concurrency == nil {
 		cfg.Concurrency = DefaultConcurrency()
 	}
 	if cfg.Duration <= 0 {
 		cfg.Duration = DefaultDuration
+	}
+	if cfg.Rounds <= 0 {
+		cfg.Rounds = DefaultRounds
 	}
 	for _, c := range cfg.Concurrency {
 		if c < 1 {
@@ -113,38 +124,16 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		defer os.RemoveAll(dir)
 		cfg.Dir = dir
 	}
-	rep := Report{Duration: cfg.Duration}
-	warmup := min(DefaultWarmup, cfg.Duration/10)
+	rep := Report{Duration: cfg.Duration, Rounds: cfg.Rounds}
 	for i, c := range cfg.Concurrency {
-		bare, err := StartBare()
+		b, r, err := compare(ctx, cfg, c, filepath.Join(cfg.Dir, "bench-"+strconv.Itoa(i)+".db"))
 		if err != nil {
-			return rep, err
-		}
-		b, err := measure(ctx, bare, c, warmup, cfg.Duration)
-		bare.Close()
-		if err != nil {
-			return rep, fmt.Errorf("bare handler at concurrency %d: %w", c, err)
-		}
-		rep.Results = append(rep.Results, b)
-
-		rcv, err := StartReceiver(ctx, filepath.Join(cfg.Dir, "bench-"+strconv.Itoa(i)+".db"))
-		if err != nil {
-			return rep, err
-		}
-		r, err := measure(ctx, rcv, c, warmup, cfg.Duration)
-		if err == nil {
-			err = rcv.CheckStored(ctx)
-		}
-		if cerr := rcv.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return rep, fmt.Errorf("receiver at concurrency %d: %w", c, err)
+			return rep, fmt.Errorf("concurrency %d: %w", c, err)
 		}
 		if b.Rate > 0 {
 			r.RatioToBare = r.Rate / b.Rate
 		}
-		rep.Results = append(rep.Results, r)
+		rep.Results = append(rep.Results, b, r)
 		if c == TargetConcurrency {
 			met := r.RatioToBare >= TargetRatio && r.P99 < TargetP99
 			rep.TargetMet = &met
@@ -153,14 +142,47 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	return rep, nil
 }
 
-// measure warms srv up, then loads it for d.
-func measure(ctx context.Context, srv *Server, c int, warmup, d time.Duration) (Result, error) {
-	if warmup > 0 {
-		if _, err := Drive(ctx, srv, Load{Concurrency: c, Duration: warmup}); err != nil {
-			return Result{}, fmt.Errorf("warm up: %w", err)
+// compare measures the bare handler and the receiver (on a fresh store at
+// path) at concurrency c, taking turns round by round so that both see the
+// same background load.
+func compare(ctx context.Context, cfg Config, c int, path string) (bare, rcv Result, err error) {
+	b, err := StartBare()
+	if err != nil {
+		return bare, rcv, err
+	}
+	defer b.Close()
+	r, err := StartReceiver(ctx, path)
+	if err != nil {
+		return bare, rcv, err
+	}
+	defer func() {
+		if cerr := r.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
+	warmup := min(DefaultWarmup, cfg.Duration/10)
+	for _, srv := range []*Server{b, r} {
+		if _, err := drive(ctx, srv, Load{Concurrency: c, Duration: warmup}); err != nil {
+			return bare, rcv, fmt.Errorf("warm up the %s handler: %w", srv.Handler, err)
 		}
 	}
-	return Drive(ctx, srv, Load{Concurrency: c, Duration: d})
+	var sb, sr sample
+	round := cfg.Duration / time.Duration(cfg.Rounds)
+	for range cfg.Rounds {
+		s, err := drive(ctx, b, Load{Concurrency: c, Duration: round})
+		if err != nil {
+			return bare, rcv, fmt.Errorf("bare handler: %w", err)
+		}
+		sb.add(s)
+		if s, err = drive(ctx, r, Load{Concurrency: c, Duration: round}); err != nil {
+			return bare, rcv, fmt.Errorf("receiver: %w", err)
+		}
+		sr.add(s)
+	}
+	if err := r.CheckStored(ctx); err != nil {
+		return bare, rcv, fmt.Errorf("receiver: %w", err)
+	}
+	return sb.result(HandlerBare, c), sr.result(HandlerReceiver, c), nil
 }
 
 // Server is a handler under test, served on a loopback port.

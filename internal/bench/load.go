@@ -35,11 +35,40 @@ type counter struct{ acked atomic.Int64 }
 // never sent before, and measures them. Every delivery must be answered
 // 200; the first other answer or transport error ends the run with an error.
 func Drive(ctx context.Context, srv *Server, l Load) (Result, error) {
+	s, err := drive(ctx, srv, l)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.result(srv.Handler, l.Concurrency), nil
+}
+
+// sample is what one or more drives measured.
+type sample struct {
+	elapsed time.Duration
+	lats    []time.Duration // one per acknowledged delivery
+}
+
+func (s *sample) add(o sample) {
+	s.elapsed += o.elapsed
+	s.lats = append(s.lats, o.lats...)
+}
+
+func (s sample) result(handler string, concurrency int) Result {
+	slices.Sort(s.lats)
+	r := Result{Handler: handler, Concurrency: concurrency, Deliveries: int64(len(s.lats)), Elapsed: s.elapsed,
+		P50: percentile(s.lats, 0.50), P99: percentile(s.lats, 0.99)}
+	if s.elapsed > 0 {
+		r.Rate = float64(len(s.lats)) / s.elapsed.Seconds()
+	}
+	return r
+}
+
+func drive(ctx context.Context, srv *Server, l Load) (sample, error) {
 	if l.Concurrency < 1 {
-		return Result{}, fmt.Errorf("drive: concurrency %d: want 1 or more", l.Concurrency)
+		return sample{}, fmt.Errorf("drive: concurrency %d: want 1 or more", l.Concurrency)
 	}
 	if l.Requests <= 0 && l.Duration <= 0 {
-		return Result{}, errors.New("drive: want a number of requests or a duration")
+		return sample{}, errors.New("drive: want a number of requests or a duration")
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -90,16 +119,9 @@ func Drive(ctx context.Context, srv *Server, l Load) (Result, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	if err := context.Cause(ctx); err != nil {
-		return Result{}, err
+		return sample{}, err
 	}
-	all := slices.Concat(lats...)
-	slices.Sort(all)
-	r := Result{Handler: srv.Handler, Concurrency: l.Concurrency, Deliveries: int64(len(all)), Elapsed: elapsed,
-		P50: percentile(all, 0.50), P99: percentile(all, 0.99)}
-	if elapsed > 0 {
-		r.Rate = float64(len(all)) / elapsed.Seconds()
-	}
-	return r, nil
+	return sample{elapsed: elapsed, lats: slices.Concat(lats...)}, nil
 }
 
 // send posts one signed delivery and returns its latency: from before the
