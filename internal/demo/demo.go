@@ -134,6 +134,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		Filters:   Filters(),
 		Listen:    "127.0.0.1:0",
 		Store:     store,
+		UI:        true,
 		Stdout:    inspectorOut{term},
 		Stderr:    cfg.Stderr,
 		Logger:    slog.New(rej),

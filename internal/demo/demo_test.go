@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -181,6 +183,9 @@ func TestRunInterrupted(t *testing.T) {
 				done <- result{sum, err}
 			}()
 			stdout.waitFor(t, tt.cancelOn, time.Minute)
+			if tt.completed {
+				checkUI(t, stdout.String())
+			}
 			cancel()
 			var r result
 			select {
@@ -195,6 +200,36 @@ func TestRunInterrupted(t *testing.T) {
 			checkNoSecret(t, "stdout", stdout.String())
 		})
 	}
+}
+
+// uiURL finds the web UI's events page in the demo's output.
+var uiURL = regexp.MustCompile(`open (http://127\.0\.0\.1:[0-9]+/events) in a browser`)
+
+// checkUI checks that the web UI the demo names serves the scene's events.
+func checkUI(t *testing.T, out string) {
+	t.Helper()
+	m := uiURL.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("the output names no web UI:\n%s", out)
+	}
+	res, err := http.Get(m[1])
+	if err != nil {
+		t.Fatalf("GET the UI's events page: %v", err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("read the UI's events page: %v", err)
+	}
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", m[1], res.Status)
+	}
+	for _, want := range []string{"Launch plan", "deleted", "heartbeat"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("the UI's events page lacks %q", want)
+		}
+	}
+	checkNoSecret(t, "the UI's events page", string(body))
 }
 
 // buildBinary builds the command into a temporary directory.

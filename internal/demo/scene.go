@@ -161,9 +161,21 @@ func (d *run) play(ctx context.Context) error {
 	t.sayf("")
 	t.sayf("   Webhook %s is active: Asana accepted the handshake's echo and sent its first heartbeat", d.hook.WebhookGID)
 	t.sayf("   (an empty, signed delivery). Its target is %s", d.hook.Target)
-	t.sayf("   UI: the web UI is not part of this build yet; everything shows in this terminal.")
 	if err := d.startEvents(ctx); err != nil {
 		return err
+	}
+	if ui := d.in.UIURL(); ui != "" {
+		t.sayf("")
+		t.sayf("   Web UI: open %s/events in a browser to watch the deliveries arrive live", ui)
+		t.sayf("   (%s/webhooks shows the webhook's health). Everything also shows here.", ui)
+		if !d.cfg.Once {
+			// Give the user a moment to open it before the scene starts.
+			for range 3 {
+				if err := d.pause(ctx); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	t.sayf("")
 	t.sayf("3. Project work, as Ada and Grace would do it in Asana (each step is one API call).")
