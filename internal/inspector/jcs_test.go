@@ -3,6 +3,7 @@ package inspector
 import (
 	"encoding/json"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -228,6 +229,16 @@ func FuzzCanonicalize(f *testing.F) {
 		}
 		if string(again) != string(c) {
 			t.Fatalf("not idempotent: %q then %q", c, again)
+		}
+		var before, after any
+		if err := json.Unmarshal(data, &before); err != nil {
+			t.Fatalf("Canonicalize accepted %q, which encoding/json rejects: %v", data, err)
+		}
+		if err := json.Unmarshal(c, &after); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(before, after) {
+			t.Fatalf("meaning changed: %q became %q", data, c)
 		}
 	})
 }

@@ -10,6 +10,10 @@
 //	GET  /_preflight/{nonce}  echoes nonce, so the inspector can check its public URL reaches it
 //
 // Anything else is 404 (or 405 for a known path with another method).
+//
+// A POST with X-Hook-Secret is a handshake. Any other POST is a delivery and
+// needs a valid X-Hook-Signature (401 otherwise), except that a POST with
+// neither header and no body gets 400: it is not a delivery at all.
 package receiver
 
 import (

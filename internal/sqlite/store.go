@@ -66,9 +66,9 @@ type Store struct {
 	log      *slog.Logger
 	now      func() time.Time
 	maxBatch int
-	// commitDelay and lastBatch (the writer's own) drive gather.
+	// commitDelay and expect (the writer's own) drive gather.
 	commitDelay time.Duration
-	lastBatch   int
+	expect      int
 
 	wdb *sql.DB // one connection, used only by the writer goroutine
 	rdb *sql.DB // read-only pool
@@ -327,36 +327,36 @@ func (s *Store) writer() {
 				s.commit(batch)
 			}
 		}
-		s.commit(s.gather(first))
+		batch := s.gather(first)
+		s.commit(batch)
+		s.expect = len(batch) + len(s.jobs)
 	}
 }
 
-// gather collects the batch that starts with first. When the last batch
-// showed concurrent writers, it waits up to commitDelay for more jobs, so
-// that the clients the last commit answered join this one instead of paying
-// an fsync of their own (PostgreSQL's commit_delay). A lone writer never
-// waits.
+// gather collects the batch that starts with first. Group commit alone
+// splits concurrent writers into two cohorts that alternate (one is committed
+// while the other travels back and forth), so each commit serves half of
+// them. gather therefore expects the writers the last commit answered, plus
+// those that queued during it, and waits for them up to commitDelay
+// (PostgreSQL's commit_delay, with an early exit). A lone writer never waits.
 func (s *Store) gather(first *job) []*job {
 	batch := s.drain([]*job{first})
-	if s.commitDelay <= 0 || s.lastBatch < 2 || len(batch) >= s.maxBatch {
-		s.lastBatch = len(batch)
+	expect := min(s.expect, s.maxBatch)
+	if s.commitDelay <= 0 || expect < 2 || len(batch) >= expect {
 		return batch
 	}
 	timer := time.NewTimer(s.commitDelay)
 	defer timer.Stop()
-	for len(batch) < s.maxBatch {
+	for len(batch) < expect {
 		select {
 		case j := <-s.jobs:
 			batch = append(batch, j)
 		case <-timer.C:
-			s.lastBatch = len(batch)
 			return batch
 		case <-s.closing:
-			s.lastBatch = len(batch)
 			return s.drain(batch)
 		}
 	}
-	s.lastBatch = len(batch)
 	return batch
 }
 
