@@ -249,13 +249,26 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-func TestBinaryDemoOnce(t *testing.T) {
+// TestBinary runs the built command as a user would: demo --once, and the
+// interactive demo stopped with Ctrl+C once the scene is over.
+func TestBinary(t *testing.T) {
 	bin := buildBinary(t)
+	t.Run("once", func(t *testing.T) { testBinaryOnce(t, bin) })
+	t.Run("ctrl-c", func(t *testing.T) {
+		if runtime.GOOS == "windows" {
+			t.Skip("sends SIGINT")
+		}
+		testBinaryCtrlC(t, bin)
+	})
+}
+
+func testBinaryOnce(t *testing.T, bin string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "demo", "--once")
 	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+	tmp := t.TempDir()
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -264,16 +277,15 @@ func TestBinaryDemoOnce(t *testing.T) {
 		t.Fatalf("demo --once: %v (after %s)\nstdout:\n%s\nstderr:\n%s", err, time.Since(start), stdout.String(), stderr.String())
 	}
 	t.Logf("demo --once took %s", time.Since(start))
+	if entries, err := os.ReadDir(tmp); err != nil || len(entries) != 0 {
+		t.Errorf("the demo left files in its temporary directory: %v %v", entries, err)
+	}
 	checkSummary(t, lastSummary(t, stdout.String()), true)
 	checkNoSecret(t, "stdout", stdout.String())
 	checkNoSecret(t, "stderr", stderr.String())
 }
 
-func TestBinaryDemoCtrlC(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("sends SIGINT")
-	}
-	bin := buildBinary(t)
+func testBinaryCtrlC(t *testing.T, bin string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "demo", "--pace", "10ms")
