@@ -111,7 +111,14 @@ type Manager struct {
 
 	mu     sync.Mutex
 	health map[string]*healthState // by hook id
+	// busy holds the hooks this manager is deleting (or, for the monitor,
+	// replacing): the monitor leaves them alone, and a second delete waits
+	// its turn by failing with ErrBusy.
+	busy map[string]bool
 }
+
+// ErrBusy: the hook is being deleted or re-created by this manager already.
+var ErrBusy = errors.New("the webhook is already being deleted or re-created")
 
 // healthState is what the monitor remembers of a webhook between checks, so
 // it warns once per change rather than every interval.
@@ -151,7 +158,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Manager{cfg: cfg, log: cfg.Logger.With("run", cfg.RunID), health: map[string]*healthState{}}, nil
+	return &Manager{cfg: cfg, log: cfg.Logger.With("run", cfg.RunID), health: map[string]*healthState{}, busy: map[string]bool{}}, nil
 }
 
 // RunID returns the id of the manager's run.
@@ -288,7 +295,9 @@ func (m *Manager) Create(ctx context.Context, spec HookSpec) (Hook, error) {
 	}
 }
 
-// confirm checks the 201 against the handshake and activates the hook.
+// confirm checks the 201 against the handshake and activates the hook. The
+// check fails closed: a 201 without a top-level X-Hook-Secret is treated like
+// a mismatch, since the handshake's secret is then confirmed by nothing.
 func (m *Manager) confirm(ctx context.Context, log *slog.Logger, h Hook, created *asana.CreatedWebhook) (Hook, error) {
 	gid := created.Webhook.GID
 	h.WebhookGID = gid
@@ -301,9 +310,7 @@ func (m *Manager) confirm(ctx context.Context, log *slog.Logger, h Hook, created
 	case err != nil:
 		problem = fmt.Sprintf("cannot read the handshake secret: %v", err)
 	case created.Secret.IsZero():
-		// Asana always sends it; if it ever stops, the handshake on our
-		// unguessable path, inside our window, is the only copy.
-		log.Warn("the 201 carried no X-Hook-Secret; keeping the handshake's")
+		problem = "Asana's 201 carried no X-Hook-Secret to confirm the handshake's"
 	case subtle.ConstantTimeCompare([]byte(created.Secret.Reveal()), []byte(stored.Reveal())) != 1:
 		problem = "the secret in Asana's 201 differs from the handshake's"
 	}
@@ -311,14 +318,28 @@ func (m *Manager) confirm(ctx context.Context, log *slog.Logger, h Hook, created
 		problem = "Asana's webhook has another target"
 	}
 	if problem != "" {
-		log.Warn("rejecting created webhook", "reason", problem)
-		if derr := m.cfg.API.DeleteWebhook(ctx, gid); derr != nil {
-			log.Error("delete rejected webhook", "err", derr)
-			problem += fmt.Sprintf("; deleting it in Asana failed: %v", derr)
-		}
-		m.fail(ctx, log, h, problem+"; webhook deleted")
-		return Hook{}, &CreateError{Hook: h, Err: errors.New(problem)}
+		return Hook{}, m.reject(ctx, log, h, problem)
 	}
+	return m.activate(ctx, log, h)
+}
+
+// reject deletes a created webhook we do not trust, forgets its secret, marks
+// the hook failed and tells the user.
+func (m *Manager) reject(ctx context.Context, log *slog.Logger, h Hook, problem string) error {
+	log.Warn("rejecting created webhook", "reason", problem)
+	if derr := m.cfg.API.DeleteWebhook(ctx, h.WebhookGID); derr != nil && !asana.IsStatus(derr, http.StatusNotFound) {
+		log.Error("delete rejected webhook", "err", derr)
+		problem += fmt.Sprintf("; deleting it in Asana failed: %v", derr)
+	} else {
+		problem += "; webhook deleted"
+	}
+	m.fail(ctx, log, h, problem)
+	return &CreateError{Hook: h, Err: errors.New(problem)}
+}
+
+// activate records a trusted webhook (h.WebhookGID) as active and watches it.
+func (m *Manager) activate(ctx context.Context, log *slog.Logger, h Hook) (Hook, error) {
+	gid := h.WebhookGID
 	if err := m.cfg.Store.ActivateHook(ctx, h.ID, gid); err != nil {
 		// Without an active record we cannot own it: delete it.
 		_ = m.cfg.API.DeleteWebhook(ctx, gid)
@@ -358,16 +379,13 @@ func (m *Manager) settleUncertain(ctx context.Context, log *slog.Logger, h Hook,
 	}
 	gid := ue.Existing.GID
 	h.WebhookGID = gid
+	log = log.With("webhook", gid)
 	if _, err := m.cfg.Store.Secret(ctx, h.ID); err != nil {
-		problem := "after an uncertain create Asana lists a webhook with our target, but no handshake secret was stored for it"
-		log.Warn("deleting untrusted webhook", "webhook", gid, "reason", problem)
-		if derr := m.cfg.API.DeleteWebhook(ctx, gid); derr != nil {
-			problem += fmt.Sprintf("; deleting it failed: %v", derr)
-		}
-		m.fail(ctx, log, h, problem)
-		return Hook{}, &CreateError{Hook: h, Err: errors.New(problem)}
+		return Hook{}, m.reject(ctx, log, h, "after an uncertain create Asana lists a webhook with our target, but no handshake secret was stored for it")
 	}
-	return m.confirm(ctx, log, h, &asana.CreatedWebhook{Webhook: *ue.Existing})
+	// No 201 to compare with: the handshake on our unguessable path, inside
+	// our window, is what makes the webhook ours.
+	return m.activate(ctx, log, h)
 }
 
 // fail forgets a hook's secret and marks it failed, telling the user.
@@ -495,21 +513,82 @@ func (m *Manager) settlePending(ctx context.Context, log *slog.Logger, h Hook, l
 	return Hook{}, false
 }
 
-// deleteHook deletes a hook's webhook in Asana (a 404 counts as done) and
-// marks it deleted.
+// claim marks a hook as being deleted by this manager, before Asana is
+// asked, so that the health monitor does not take the 404 it may meanwhile
+// get for Asana's doing and re-create the webhook. It returns false if the
+// hook is claimed already.
+func (m *Manager) claim(hookID string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.busy[hookID] {
+		return false
+	}
+	m.busy[hookID] = true
+	delete(m.health, hookID)
+	return true
+}
+
+// release ends a claim.
+func (m *Manager) release(hookID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.busy, hookID)
+}
+
+// deleteHook claims a hook, deletes its webhook in Asana (a 404 counts as
+// done) and marks it deleted.
 func (m *Manager) deleteHook(ctx context.Context, log *slog.Logger, h Hook, note string) error {
+	if !m.claim(h.ID) {
+		return ErrBusy
+	}
+	defer m.release(h.ID)
+	return m.deleteClaimed(ctx, log, h, note)
+}
+
+// deleteClaimed is deleteHook for a hook the caller has claimed.
+func (m *Manager) deleteClaimed(ctx context.Context, log *slog.Logger, h Hook, note string) error {
 	if err := m.cfg.API.DeleteWebhook(ctx, h.WebhookGID); err != nil && !asana.IsStatus(err, http.StatusNotFound) {
 		log.Error("delete webhook", "err", err)
 		return err
 	}
-	if err := m.cfg.Store.MarkHookDeleted(ctx, h.ID, note); err != nil {
-		return err
+	// Gone from Asana: record it even if ctx ended meanwhile.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultCleanupTimeout)
+	defer cancel()
+	if err := m.cfg.Store.MarkHookDeleted(sctx, h.ID, note); err != nil {
+		return fmt.Errorf("mark hook %s deleted: %w", h.ID, err)
 	}
-	m.mu.Lock()
-	delete(m.health, h.ID)
-	m.mu.Unlock()
 	log.Info("webhook deleted", "note", note)
 	return nil
+}
+
+// Delete deletes one of our webhooks at the user's request (the web UI):
+// the hook is claimed under the manager's lock before Asana is asked, so the
+// health monitor does not re-create it, then deleted in Asana (a 404 counts
+// as done) and marked deleted. It sends no Notice: the caller tells the user
+// how the delete came about. It returns the hook as it was. A hook still
+// being created, already gone or unknown is an error (ErrInvalidState,
+// ErrNotFound); one being deleted or re-created already is ErrBusy.
+func (m *Manager) Delete(ctx context.Context, hookID string) (Hook, error) {
+	if !m.claim(hookID) {
+		return Hook{}, fmt.Errorf("delete hook %s: %w", hookID, ErrBusy)
+	}
+	defer m.release(hookID)
+	h, err := m.cfg.Store.GetHook(ctx, hookID)
+	if err != nil {
+		return Hook{}, fmt.Errorf("delete hook %s: %w", hookID, err)
+	}
+	switch h.State {
+	case HookActive:
+	case HookPending:
+		return Hook{}, fmt.Errorf("delete hook %s: its webhook is still being created (or its create awaits the next start): %w", hookID, ErrInvalidState)
+	default:
+		return Hook{}, fmt.Errorf("delete hook %s: the webhook is already %s: %w", hookID, h.State, ErrInvalidState)
+	}
+	log := m.log.With("hook", h.ID, "webhook", h.WebhookGID, "resource", h.Resource.GID)
+	if err := m.deleteClaimed(ctx, log, h, "deleted at the user's request (run "+m.cfg.RunID+")"); err != nil {
+		return Hook{}, fmt.Errorf("delete webhook %s: %w", h.WebhookGID, err)
+	}
+	return h, nil
 }
 
 // Cleanup ends the run. Unless the run keeps its webhooks, it deletes in
@@ -549,14 +628,19 @@ func (m *Manager) Cleanup(ctx context.Context) ([]Hook, error) {
 	return deleted, errors.Join(errs...)
 }
 
-// watch starts remembering a hook for the health monitor.
-func (m *Manager) watch(h Hook) {
+// watch starts remembering a hook for the health monitor. It returns false
+// for a hook being deleted, which the monitor leaves alone.
+func (m *Manager) watch(h Hook) bool {
 	now := m.cfg.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.busy[h.ID] {
+		return false
+	}
 	if _, ok := m.health[h.ID]; !ok {
 		m.health[h.ID] = &healthState{lastCheck: now, since: now}
 	}
+	return true
 }
 
 // Monitor checks the run's webhooks every HealthInterval until ctx ends.
@@ -594,7 +678,9 @@ func (m *Manager) CheckHealth(ctx context.Context) {
 
 func (m *Manager) checkOne(ctx context.Context, h Hook) {
 	log := m.log.With("hook", h.ID, "webhook", h.WebhookGID)
-	m.watch(h)
+	if !m.watch(h) {
+		return
+	}
 	now := m.cfg.Now()
 	w, err := m.cfg.API.GetWebhook(ctx, h.WebhookGID)
 	if asana.IsStatus(err, http.StatusNotFound) {
@@ -609,7 +695,7 @@ func (m *Manager) checkOne(ctx context.Context, h Hook) {
 	}
 	m.mu.Lock()
 	st := m.health[h.ID]
-	if st == nil { // deleted concurrently
+	if st == nil { // being deleted or deleted concurrently
 		m.mu.Unlock()
 		return
 	}
@@ -650,17 +736,34 @@ func (m *Manager) checkOne(ctx context.Context, h Hook) {
 	}
 }
 
-// recreate replaces a webhook Asana deleted.
+// recreate replaces a webhook Asana deleted. The 404 may instead come from a
+// delete of ours under way or just finished (the web UI's, say), so the hook
+// is claimed first and read again from the store: it is replaced only if no
+// delete of ours holds it and it is still active, with the same webhook, in
+// this run.
 func (m *Manager) recreate(ctx context.Context, log *slog.Logger, h Hook) {
-	log.Warn("webhook deleted by Asana")
-	m.notify(NoticeWarn, h, "webhook %s on %s was deleted by Asana; creating it again", h.WebhookGID, h.Resource.GID)
-	if err := m.cfg.Store.MarkHookDeleted(ctx, h.ID, "deleted by Asana (found by the health monitor)"); err != nil {
+	if !m.claim(h.ID) {
+		log.Info("webhook gone from Asana while we delete it; not re-creating it")
+		return
+	}
+	cur, err := m.cfg.Store.GetHook(ctx, h.ID)
+	if err != nil || cur.State != HookActive || cur.WebhookGID != h.WebhookGID || cur.LastRunID != m.cfg.RunID {
+		m.release(h.ID)
+		if err != nil {
+			log.Error("re-read hook before re-creating it", "err", err)
+		} else {
+			log.Info("webhook gone from Asana but no longer active in this run; not re-creating it", "state", cur.State)
+		}
+		return
+	}
+	err = m.cfg.Store.MarkHookDeleted(ctx, h.ID, "deleted by Asana (found by the health monitor)")
+	m.release(h.ID)
+	if err != nil {
 		log.Error("mark hook deleted", "err", err)
 		return
 	}
-	m.mu.Lock()
-	delete(m.health, h.ID)
-	m.mu.Unlock()
+	log.Warn("webhook deleted by Asana")
+	m.notify(NoticeWarn, h, "webhook %s on %s was deleted by Asana; creating it again", h.WebhookGID, h.Resource.GID)
 	nh, err := m.Create(ctx, HookSpec{Resource: h.Resource, Workspace: h.WorkspaceGID, Filters: h.Filters})
 	if err != nil {
 		log.Error("re-create webhook", "err", err)
