@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +41,12 @@ type fakeAPI struct {
 	deleted   []string
 	windowWas []bool // whether the window was open during each create
 	next      int
+	// afterDelete, if set, runs (without the fake's lock) after a delete
+	// removed the webhook and before it returns; beforeGet runs before a
+	// get looks the webhook up.
+	afterDelete, beforeGet func()
+	// deleteErr fails deletes without removing anything.
+	deleteErr error
 }
 
 func newFakeAPI(st inspector.Store, w *inspector.HandshakeWindows) *fakeAPI {
@@ -98,6 +105,12 @@ func (f *fakeAPI) ListWebhooks(_ context.Context, _, resource string) ([]asana.W
 
 func (f *fakeAPI) GetWebhook(_ context.Context, gid string) (*asana.Webhook, error) {
 	f.mu.Lock()
+	before := f.beforeGet
+	f.mu.Unlock()
+	if before != nil {
+		before()
+	}
+	f.mu.Lock()
 	defer f.mu.Unlock()
 	w, ok := f.webhooks[gid]
 	if !ok {
@@ -108,12 +121,22 @@ func (f *fakeAPI) GetWebhook(_ context.Context, gid string) (*asana.Webhook, err
 
 func (f *fakeAPI) DeleteWebhook(_ context.Context, gid string) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.deleted = append(f.deleted, gid)
+	if f.deleteErr != nil {
+		err := f.deleteErr
+		f.mu.Unlock()
+		return err
+	}
 	if _, ok := f.webhooks[gid]; !ok {
+		f.mu.Unlock()
 		return &asana.APIError{StatusCode: http.StatusNotFound}
 	}
 	delete(f.webhooks, gid)
+	after := f.afterDelete
+	f.mu.Unlock()
+	if after != nil {
+		after()
+	}
 	return nil
 }
 
@@ -177,7 +200,7 @@ func TestManagerCreate(t *testing.T) {
 		wantErr     string
 	}{
 		{"secrets match", func(f *fakeAPI) {}, true, false, ""},
-		{"201 without secret trusts the handshake", func(f *fakeAPI) { f.created = "" }, true, false, ""},
+		{"201 without secret fails closed", func(f *fakeAPI) { f.created = "" }, false, true, "carried no X-Hook-Secret"},
 		{"secret mismatch", func(f *fakeAPI) { f.created = "c201-canary" }, false, true, "differs from the handshake"},
 		{"no handshake", func(f *fakeAPI) { f.handshake = "" }, false, true, "no handshake reached"},
 		{"uncertain, handshake stored", func(f *fakeAPI) { f.uncertain, f.existing = true, true }, true, false, ""},
@@ -218,6 +241,11 @@ func TestManagerCreate(t *testing.T) {
 				}
 				if hooks[0].State != inspector.HookFailed || hooks[0].HasSecret {
 					t.Errorf("hook = state %s, has secret %v; want failed without secret", hooks[0].State, hooks[0].HasSecret)
+				}
+				if !slices.ContainsFunc(*env.notices, func(n inspector.Notice) bool {
+					return n.Level == inspector.NoticeWarn && n.HookID == hooks[0].ID
+				}) {
+					t.Errorf("user not told: notices %+v", *env.notices)
 				}
 			}
 			if got := len(env.api.deletedGIDs()) > 0; got != tt.wantDeleted {
@@ -393,5 +421,80 @@ func TestSameFiltersAndTargetURL(t *testing.T) {
 	}
 	if got := inspector.TargetURL("https://x.example/base/", "abc", "12 3"); got != "https://x.example/base/hooks/abc?project=12+3" {
 		t.Errorf("TargetURL = %q", got)
+	}
+}
+
+// TestManagerDeleteRacesMonitor reproduces a health check that runs while a
+// delete of ours is under way: the webhook is already gone from Asana but
+// not yet marked deleted in the store. The monitor must not take the 404 for
+// Asana's doing and create the webhook again.
+func TestManagerDeleteRacesMonitor(t *testing.T) {
+	tests := []struct {
+		name string
+		// arm makes the fake run check in the middle of a delete (or a
+		// delete in the middle of a check); the func it returns waits for
+		// the delete's result.
+		arm func(env *managerEnv, h inspector.Hook, check func()) (deleteErr func() error)
+	}{
+		{"check while Asana's delete is answered", func(env *managerEnv, h inspector.Hook, check func()) func() error {
+			env.api.set(func(f *fakeAPI) { f.afterDelete = check })
+			errc := make(chan error, 1)
+			go func() { _, err := env.m.Delete(context.Background(), h.ID); errc <- err }()
+			return func() error {
+				select {
+				case err := <-errc:
+					return err
+				case <-time.After(30 * time.Second):
+					return errors.New("delete did not return")
+				}
+			}
+		}},
+		{"whole delete between the monitor's listing and its read", func(env *managerEnv, h inspector.Hook, check func()) func() error {
+			var err error
+			env.api.set(func(f *fakeAPI) {
+				f.beforeGet = func() {
+					env.api.set(func(f *fakeAPI) { f.beforeGet = nil })
+					_, err = env.m.Delete(context.Background(), h.ID)
+				}
+			})
+			check()
+			return func() error { return err }
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newManagerEnv(t, false)
+			ctx := context.Background()
+			h, err := env.m.Create(ctx, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var once sync.Once
+			var checked atomic.Bool
+			check := func() { once.Do(func() { env.m.CheckHealth(ctx); checked.Store(true) }) }
+			wait := tt.arm(env, h, check)
+			if err := wait(); err != nil {
+				t.Fatalf("Delete: %v", err)
+			}
+			if !checked.Load() {
+				t.Fatal("the health check did not run during the delete")
+			}
+			hooks, err := env.m.Hooks(ctx)
+			if err != nil || len(hooks) != 0 {
+				t.Errorf("active hooks after delete = %+v, %v; want none (re-created behind the user's back)", hooks, err)
+			}
+			if got, _ := env.api.ListWebhooks(ctx, "", ""); len(got) != 0 {
+				t.Errorf("webhooks in Asana after delete = %+v; want none", got)
+			}
+			got, err := env.store.GetHook(ctx, h.ID)
+			if err != nil || got.State != inspector.HookDeleted {
+				t.Errorf("hook = %+v, %v; want deleted", got, err)
+			}
+			for _, n := range *env.notices {
+				if strings.Contains(n.Text, "deleted by Asana") {
+					t.Errorf("our delete reported as Asana's: %q", n.Text)
+				}
+			}
+		})
 	}
 }
