@@ -343,20 +343,17 @@ func (a *uiActions) watchHandshake(ctx context.Context, resource string, started
 	}
 }
 
-// Delete implements webui.Actions: the webhook is deleted in Asana (a 404
-// counts as done) and marked deleted.
+// Delete implements webui.Actions through the manager, which marks the hook
+// as being deleted before it asks Asana, so the health monitor does not take
+// the webhook's disappearance for Asana's doing and re-create it.
 func (a *uiActions) Delete(ctx context.Context, hookID string) error {
-	h, err := a.in.store.GetHook(ctx, hookID)
+	m := a.manager.Load()
+	if m == nil {
+		return errors.New("the inspector is still starting; try again in a moment")
+	}
+	h, err := m.Delete(ctx, hookID)
 	if err != nil {
-		return fmt.Errorf("delete hook %s: %w", hookID, err)
-	}
-	if h.WebhookGID != "" {
-		if err := a.in.cfg.Client.DeleteWebhook(ctx, h.WebhookGID); err != nil && !asana.IsStatus(err, http.StatusNotFound) {
-			return err
-		}
-	}
-	if err := a.in.store.MarkHookDeleted(ctx, hookID, "deleted from the web UI"); err != nil {
-		return fmt.Errorf("delete hook %s: %w", hookID, err)
+		return err
 	}
 	a.in.printer.info("webhook %s on %s deleted from the web UI", h.WebhookGID, h.Resource.GID)
 	return nil
