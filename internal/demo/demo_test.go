@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -396,5 +397,39 @@ func TestPasses(t *testing.T) {
 	}
 	if !passes(nil, ev("project", "changed", "notes")) {
 		t.Error("no filters must pass everything")
+	}
+}
+
+func TestRejections(t *testing.T) {
+	tests := []struct {
+		name      string
+		path      string
+		status    int
+		counted   bool
+		forwarded bool
+	}{
+		{"bad signature on a target", "/hooks/0123", 401, true, false},
+		{"handshake outside a create", "/hooks/0123", 403, true, false},
+		{"second secret", "/hooks/0123", 409, true, false},
+		{"store unavailable", "/hooks/0123", 503, false, true},
+		{"the UI refusing a foreign Host", "/events", 403, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			h := newRejections(slog.NewTextHandler(&buf, nil))
+			log := slog.New(h).With("request_id", "r1", "path", tt.path)
+			log.Warn("request refused", "status", tt.status)
+			n := 0
+			for _, c := range h.count.snapshot() {
+				n += c
+			}
+			if (n == 1) != tt.counted {
+				t.Errorf("counted %d, want counted=%v", n, tt.counted)
+			}
+			if got := strings.Contains(buf.String(), "request refused"); got != tt.forwarded {
+				t.Errorf("forwarded = %v, want %v (log: %q)", got, tt.forwarded, buf.String())
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 )
@@ -73,7 +74,7 @@ func (o inspectorOut) Write(p []byte) (int, error) {
 }
 
 // rejections is a slog.Handler in front of the inspector's log: it counts
-// the requests the receiver refused as unauthenticated or unwanted (401, 403
+// the requests to a webhook target (/hooks/...) that the receiver refused as unauthenticated or unwanted (401, 403
 // and 409: bad signatures and handshakes outside a create), which the demo
 // narrates itself, and passes every other record on.
 type rejections struct {
@@ -113,15 +114,15 @@ func (h *rejections) Enabled(context.Context, slog.Level) bool { return true }
 
 // Handle implements slog.Handler.
 func (h *rejections) Handle(ctx context.Context, r slog.Record) error {
-	status := 0
+	status, path := 0, ""
 	find := func(a slog.Attr) bool {
-		if a.Key == "status" {
+		switch a.Key {
+		case "status":
 			if v, ok := a.Value.Any().(int64); ok {
 				status = int(v)
-			} else if v, ok := a.Value.Any().(int); ok {
-				status = v
 			}
-			return false
+		case "path":
+			path = a.Value.String()
 		}
 		return true
 	}
@@ -129,10 +130,12 @@ func (h *rejections) Handle(ctx context.Context, r slog.Record) error {
 		find(a)
 	}
 	r.Attrs(find)
-	switch status {
-	case 401, 403, 409:
-		h.count.add(status)
-		return nil
+	if strings.HasPrefix(path, "/hooks/") {
+		switch status {
+		case 401, 403, 409:
+			h.count.add(status)
+			return nil
+		}
 	}
 	if !h.next.Enabled(ctx, r.Level) {
 		return nil

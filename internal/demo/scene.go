@@ -422,8 +422,15 @@ func (d *run) forgeries(ctx context.Context) error {
 	return d.pause(ctx)
 }
 
-// forge posts to the webhook's target and returns the status.
+// forge posts to the webhook's target and returns the status. The request
+// is not cut short by an interrupt, so that it is counted exactly when the
+// receiver saw it.
 func (d *run) forge(ctx context.Context, headers map[string]string, body string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), syncTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.hook.Target, strings.NewReader(body))
 	if err != nil {
 		return 0, err
@@ -431,11 +438,11 @@ func (d *run) forge(ctx context.Context, headers map[string]string, body string)
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	d.forged++
 	res, err := d.api.http.Do(req)
 	if err != nil {
 		return 0, err
 	}
+	d.forged++
 	defer res.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 1<<16))
 	return res.StatusCode, nil
