@@ -115,6 +115,9 @@ type Manager struct {
 	// replacing): the monitor leaves them alone, and a second delete waits
 	// its turn by failing with ErrBusy.
 	busy map[string]bool
+	// rejected holds hooks whose untrusted webhook Asana refused to delete;
+	// Cleanup tries again.
+	rejected map[string]Hook
 }
 
 // ErrBusy: the hook is being deleted or re-created by this manager already.
@@ -158,7 +161,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Manager{cfg: cfg, log: cfg.Logger.With("run", cfg.RunID), health: map[string]*healthState{}, busy: map[string]bool{}}, nil
+	return &Manager{cfg: cfg, log: cfg.Logger.With("run", cfg.RunID), health: map[string]*healthState{}, busy: map[string]bool{}, rejected: map[string]Hook{}}, nil
 }
 
 // RunID returns the id of the manager's run.
@@ -324,17 +327,56 @@ func (m *Manager) confirm(ctx context.Context, log *slog.Logger, h Hook, created
 }
 
 // reject deletes a created webhook we do not trust, forgets its secret, marks
-// the hook failed and tells the user.
+// the hook failed and tells the user. If Asana refuses the delete, the hook
+// stays pending without a secret (deliveries get 401, a handshake 403) and
+// the deletion is tried again by Cleanup and by the next start's Reconcile,
+// which deletes a pending hook's webhook found without a secret.
 func (m *Manager) reject(ctx context.Context, log *slog.Logger, h Hook, problem string) error {
 	log.Warn("rejecting created webhook", "reason", problem)
-	if derr := m.cfg.API.DeleteWebhook(ctx, h.WebhookGID); derr != nil && !asana.IsStatus(derr, http.StatusNotFound) {
-		log.Error("delete rejected webhook", "err", derr)
-		problem += fmt.Sprintf("; deleting it in Asana failed: %v", derr)
-	} else {
+	derr := m.cfg.API.DeleteWebhook(ctx, h.WebhookGID)
+	if derr == nil || asana.IsStatus(derr, http.StatusNotFound) {
 		problem += "; webhook deleted"
+		m.fail(ctx, log, h, problem)
+		return &CreateError{Hook: h, Err: errors.New(problem)}
 	}
-	m.fail(ctx, log, h, problem)
+	log.Error("delete rejected webhook", "err", derr)
+	problem += fmt.Sprintf("; deleting it in Asana failed (tried again at the end of this run and at the next start): %v", derr)
+	if err := m.cfg.Store.DiscardSecret(ctx, h.ID); err != nil && !errors.Is(err, ErrNoSecret) {
+		log.Error("discard secret", "err", err)
+	}
+	m.mu.Lock()
+	m.rejected[h.ID] = h
+	m.mu.Unlock()
+	m.notify(NoticeWarn, h, "webhook %s on %s not created: %s", h.WebhookGID, h.Resource.GID, problem)
 	return &CreateError{Hook: h, Err: errors.New(problem)}
+}
+
+// deleteRejected tries again to delete the webhooks reject could not.
+func (m *Manager) deleteRejected(ctx context.Context) error {
+	m.mu.Lock()
+	hooks := make([]Hook, 0, len(m.rejected))
+	for _, h := range m.rejected {
+		hooks = append(hooks, h)
+	}
+	m.mu.Unlock()
+	var errs []error
+	for _, h := range hooks {
+		log := m.log.With("hook", h.ID, "webhook", h.WebhookGID)
+		if err := m.cfg.API.DeleteWebhook(ctx, h.WebhookGID); err != nil && !asana.IsStatus(err, http.StatusNotFound) {
+			log.Error("delete rejected webhook", "err", err)
+			m.notify(NoticeWarn, h, "could not delete untrusted webhook %s on %s; the next start tries again: %v", h.WebhookGID, h.Resource.GID, err)
+			errs = append(errs, fmt.Errorf("delete untrusted webhook %s: %w", h.WebhookGID, err))
+			continue
+		}
+		m.mu.Lock()
+		delete(m.rejected, h.ID)
+		m.mu.Unlock()
+		if err := m.cfg.Store.MarkHookFailed(ctx, h.ID, "rejected, and deleted in Asana at the end of run "+m.cfg.RunID); err != nil {
+			log.Error("mark hook failed", "err", err)
+		}
+		m.notify(NoticeInfo, h, "deleted untrusted webhook %s on %s", h.WebhookGID, h.Resource.GID)
+	}
+	return errors.Join(errs...)
 }
 
 // activate records a trusted webhook (h.WebhookGID) as active and watches it.
@@ -342,8 +384,7 @@ func (m *Manager) activate(ctx context.Context, log *slog.Logger, h Hook) (Hook,
 	gid := h.WebhookGID
 	if err := m.cfg.Store.ActivateHook(ctx, h.ID, gid); err != nil {
 		// Without an active record we cannot own it: delete it.
-		_ = m.cfg.API.DeleteWebhook(ctx, gid)
-		return Hook{}, fmt.Errorf("activate hook %s: %w", h.ID, err)
+		return Hook{}, m.reject(ctx, log, h, fmt.Sprintf("cannot record the webhook as active: %v", err))
 	}
 	log.Info("webhook created")
 	active, err := m.cfg.Store.GetHook(ctx, h.ID)
@@ -502,8 +543,12 @@ func (m *Manager) settlePending(ctx context.Context, log *slog.Logger, h Hook, l
 	if i >= 0 {
 		// Created in Asana with no handshake secret of ours: untrusted.
 		h.WebhookGID = list[i].GID
-		if err := m.cfg.API.DeleteWebhook(ctx, list[i].GID); err != nil {
+		if err := m.cfg.API.DeleteWebhook(ctx, list[i].GID); err != nil && !asana.IsStatus(err, http.StatusNotFound) {
+			// Stays pending (no secret: deliveries get 401), so the next
+			// start tries again.
 			log.Error("delete untrusted webhook", "webhook", list[i].GID, "err", err)
+			m.notify(NoticeWarn, h, "cannot delete webhook %s, which Asana lists with our target but no handshake secret was stored for; the next start tries again: %v", h.WebhookGID, err)
+			return Hook{}, false
 		}
 		note = "abandoned: Asana lists it but no handshake secret was stored; deleted"
 	} else if h.HasSecret {
@@ -603,18 +648,20 @@ func (m *Manager) Cleanup(ctx context.Context) ([]Hook, error) {
 			m.log.Error("end run", "err", err)
 		}
 	}()
+	// Untrusted webhooks go even with --keep.
+	rejectErr := m.deleteRejected(ctx)
 	hooks, err := m.Hooks(ctx)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, rejectErr)
 	}
 	if m.cfg.Keep {
 		for _, h := range hooks {
 			m.notify(NoticeInfo, h, "keeping webhook %s on %s (--keep)", h.WebhookGID, h.Resource.GID)
 		}
-		return hooks, nil
+		return hooks, rejectErr
 	}
 	var deleted []Hook
-	var errs []error
+	errs := []error{rejectErr}
 	for _, h := range hooks {
 		log := m.log.With("hook", h.ID, "webhook", h.WebhookGID)
 		if err := m.deleteHook(ctx, log, h, "deleted at the end of run "+m.cfg.RunID); err != nil {
