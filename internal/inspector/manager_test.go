@@ -498,3 +498,74 @@ func TestManagerDeleteRacesMonitor(t *testing.T) {
 		})
 	}
 }
+
+// TestManagerRejectedWebhookDeleteFails checks that an untrusted webhook
+// Asana refuses to delete is not forgotten: the hook stays pending without a
+// secret, and the deletion is tried again at the end of the run (even with
+// --keep) or, failing that, at the next start.
+func TestManagerRejectedWebhookDeleteFails(t *testing.T) {
+	boom := &asana.APIError{StatusCode: http.StatusInternalServerError}
+	tests := []struct {
+		name string
+		// retry tries the deletion again.
+		retry func(t *testing.T, env *managerEnv) error
+	}{
+		{"at the end of the run", func(t *testing.T, env *managerEnv) error {
+			_, err := env.m.Cleanup(context.Background())
+			return err
+		}},
+		{"at the next start", func(t *testing.T, env *managerEnv) error {
+			t.Helper()
+			next, err := inspector.NewManager(inspector.ManagerConfig{Store: env.store, API: env.api,
+				Windows: &inspector.HandshakeWindows{}, RunID: inspector.NewHookID(), PublicURL: "https://pub.example",
+				Notify: func(n inspector.Notice) { *env.notices = append(*env.notices, n) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = next.Reconcile(context.Background())
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			env := newManagerEnv(t, true)
+			env.api.set(func(f *fakeAPI) { f.created, f.deleteErr = "c201-canary", boom })
+			_, err := env.m.Create(ctx, spec)
+			if err == nil || !strings.Contains(err.Error(), "deleting it in Asana failed") {
+				t.Fatalf("Create error = %v; want the failed deletion reported", err)
+			}
+			hooks, err := env.store.ListHooks(ctx, inspector.HookFilter{})
+			if err != nil || len(hooks) != 1 || hooks[0].State != inspector.HookPending || hooks[0].HasSecret {
+				t.Fatalf("hooks = %+v, %v; want one pending hook without secret", hooks, err)
+			}
+			id := hooks[0].ID
+			if got, _ := env.api.ListWebhooks(ctx, "", ""); len(got) != 1 {
+				t.Fatalf("webhooks in Asana = %+v; want the undeleted one", got)
+			}
+
+			// Asana still refuses: the hook stays pending, the user is told.
+			*env.notices = nil
+			if err := tt.retry(t, env); err != nil && !strings.Contains(err.Error(), "500") {
+				t.Fatalf("retry while Asana refuses: %v", err)
+			}
+			if h, err := env.store.GetHook(ctx, id); err != nil || h.State != inspector.HookPending {
+				t.Fatalf("hook after a refused retry = %+v, %v; want still pending", h, err)
+			}
+			if !slices.ContainsFunc(*env.notices, func(n inspector.Notice) bool { return n.Level == inspector.NoticeWarn && n.HookID == id }) {
+				t.Errorf("user not told of the refused retry: %+v", *env.notices)
+			}
+
+			env.api.set(func(f *fakeAPI) { f.deleteErr = nil })
+			if err := tt.retry(t, env); err != nil {
+				t.Fatalf("retry: %v", err)
+			}
+			if got, _ := env.api.ListWebhooks(ctx, "", ""); len(got) != 0 {
+				t.Errorf("webhooks in Asana after the retry = %+v; want none", got)
+			}
+			if h, err := env.store.GetHook(ctx, id); err != nil || h.State != inspector.HookFailed || h.HasSecret {
+				t.Errorf("hook after the retry = %+v, %v; want failed without secret", h, err)
+			}
+		})
+	}
+}
