@@ -569,3 +569,64 @@ func TestManagerRejectedWebhookDeleteFails(t *testing.T) {
 		})
 	}
 }
+
+func TestManagerDeleteRefusals(t *testing.T) {
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, env *managerEnv, h inspector.Hook) string // returns the id to delete
+		want    error
+	}{
+		{"unknown hook", func(t *testing.T, env *managerEnv, h inspector.Hook) string { return inspector.NewHookID() }, inspector.ErrNotFound},
+		{"already deleted", func(t *testing.T, env *managerEnv, h inspector.Hook) string {
+			t.Helper()
+			if _, err := env.m.Delete(context.Background(), h.ID); err != nil {
+				t.Fatal(err)
+			}
+			return h.ID
+		}, inspector.ErrInvalidState},
+		{"still pending", func(t *testing.T, env *managerEnv, h inspector.Hook) string {
+			t.Helper()
+			p := inspector.Hook{ID: inspector.NewHookID(), RunID: env.m.RunID(), Resource: spec.Resource, Target: "https://pub.example/hooks/p"}
+			if err := env.store.CreateHook(context.Background(), p); err != nil {
+				t.Fatal(err)
+			}
+			return p.ID
+		}, inspector.ErrInvalidState},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newManagerEnv(t, false)
+			h, err := env.m.Create(context.Background(), spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := tt.prepare(t, env, h)
+			if _, err := env.m.Delete(context.Background(), id); !errors.Is(err, tt.want) {
+				t.Errorf("Delete = %v, want %v", err, tt.want)
+			}
+		})
+	}
+
+	t.Run("Asana refuses: the hook stays active and watched", func(t *testing.T) {
+		env := newManagerEnv(t, false)
+		ctx := context.Background()
+		h, err := env.m.Create(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.api.set(func(f *fakeAPI) { f.deleteErr = &asana.APIError{StatusCode: http.StatusInternalServerError} })
+		if _, err := env.m.Delete(ctx, h.ID); err == nil {
+			t.Fatal("Delete succeeded though Asana refused")
+		}
+		if got, err := env.store.GetHook(ctx, h.ID); err != nil || got.State != inspector.HookActive {
+			t.Fatalf("hook = %+v, %v; want still active", got, err)
+		}
+		// The claim is released: Asana deleting it now is Asana's doing.
+		env.api.set(func(f *fakeAPI) { f.deleteErr = nil; delete(f.webhooks, h.WebhookGID) })
+		env.m.CheckHealth(ctx)
+		hooks, err := env.m.Hooks(ctx)
+		if err != nil || len(hooks) != 1 || hooks[0].ID == h.ID {
+			t.Errorf("hooks = %+v, %v; want one re-created", hooks, err)
+		}
+	})
+}
