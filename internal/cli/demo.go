@@ -26,7 +26,8 @@ handshake), then a scene of project work plays at a human pace: tasks created,
 renamed, followed, assigned, given a due date, commented on, moved between
 sections, completed and deleted, a subtask, and a description edit that the
 webhook's filter leaves out (and so is not delivered). Every delivery is
-verified, stored and printed as it arrives. The emulator's clock then jumps 8
+verified, stored and shown as it arrives, here and in the web UI (the demo
+prints its address). The emulator's clock then jumps 8
 hours to show a heartbeat, and the demo forges a delivery and a second
 handshake, which the receiver refuses.
 
