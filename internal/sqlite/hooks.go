@@ -339,7 +339,8 @@ func mustAffect(res sql.Result, err error) error {
 
 const hookColumns = `id, COALESCE(webhook_gid, ''), resource_gid, resource_type, resource_name, workspace_gid, target,
 	filters, state, note, run_id, last_run_id, keep, secret IS NOT NULL, created_at, updated_at,
-	last_heartbeat_at, last_delivery_at`
+	last_heartbeat_at,
+	(SELECT received_at FROM deliveries WHERE hook_id = hooks.id ORDER BY received_at DESC LIMIT 1)`
 
 // GetHook implements inspector.Store.
 func (s *Store) GetHook(ctx context.Context, hookID string) (inspector.Hook, error) {

@@ -373,78 +373,93 @@ func (s *Store) drain(batch []*job) []*job {
 	return batch
 }
 
-// commit runs a batch in one transaction, each job in its own savepoint, and
-// answers every job once the transaction is committed (or has failed).
+// commit runs a batch in one transaction and answers every job once the
+// transaction is committed (or has failed). It first runs the jobs one after
+// the other; only if one fails does it roll everything back and run the batch
+// again with each job in its own savepoint, so that the failing one is undone
+// alone. Failures are rare (a delivery to an unknown hook, a conflicting
+// handshake), and savepoints cost the single writer two statements per job.
 func (s *Store) commit(batch []*job) {
+	results, ok := s.runBatch(batch, false)
+	if !ok {
+		results, _ = s.runBatch(batch, true)
+	}
+	for i, j := range batch {
+		j.done <- results[i]
+	}
+}
+
+// runBatch runs and commits a batch. Without savepoints, it gives up (ok
+// false, nothing committed) at the first job that fails.
+func (s *Store) runBatch(batch []*job, savepoints bool) (results []jobResult, ok bool) {
 	// The statements run under the writer's own context: interrupting one
 	// would roll back the whole shared transaction. Callers' contexts are
 	// checked before their job starts.
 	ctx := context.Background()
-	results := make([]jobResult, len(batch))
-	answer := func() {
-		for i, j := range batch {
-			j.done <- results[i]
-		}
-	}
-	fail := func(err error) {
+	results = make([]jobResult, len(batch))
+	fail := func(err error) ([]jobResult, bool) {
 		for i := range results {
 			if results[i].err == nil {
 				results[i] = jobResult{err: err}
 			}
 		}
-		answer()
+		return results, true
 	}
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
-		fail(fmt.Errorf("begin transaction: %w", err))
-		return
+		return fail(fmt.Errorf("begin transaction: %w", err))
+	}
+	exec := func(st *sql.Stmt) error {
+		_, err := tx.StmtContext(ctx, st).ExecContext(ctx)
+		return err
 	}
 	for i, j := range batch {
 		if err := j.ctx.Err(); err != nil {
 			results[i] = jobResult{err: err}
 			continue
 		}
-		if _, err := tx.StmtContext(ctx, s.stmts.savepoint).ExecContext(ctx); err != nil {
-			_ = tx.Rollback()
-			fail(fmt.Errorf("savepoint: %w", err))
-			return
+		if savepoints {
+			if err := exec(s.stmts.savepoint); err != nil {
+				_ = tx.Rollback()
+				return fail(fmt.Errorf("savepoint: %w", err))
+			}
 		}
 		v, runErr := j.run(tx)
 		if runErr != nil {
-			_, err := tx.StmtContext(ctx, s.stmts.rollbackTo).ExecContext(ctx)
+			if !savepoints {
+				_ = tx.Rollback()
+				return nil, false
+			}
+			results[i] = jobResult{err: runErr}
+			err := exec(s.stmts.rollbackTo)
 			if err == nil {
-				_, err = tx.StmtContext(ctx, s.stmts.release).ExecContext(ctx)
+				err = exec(s.stmts.release)
 			}
 			if err != nil {
 				_ = tx.Rollback()
-				results[i] = jobResult{err: runErr}
-				fail(fmt.Errorf("roll back to savepoint: %w", err))
-				return
+				return fail(fmt.Errorf("roll back to savepoint: %w", err))
 			}
-			results[i] = jobResult{err: runErr}
 			continue
 		}
-		if _, err := tx.StmtContext(ctx, s.stmts.release).ExecContext(ctx); err != nil {
-			_ = tx.Rollback()
-			fail(fmt.Errorf("release savepoint: %w", err))
-			return
+		if savepoints {
+			if err := exec(s.stmts.release); err != nil {
+				_ = tx.Rollback()
+				return fail(fmt.Errorf("release savepoint: %w", err))
+			}
 		}
 		results[i] = jobResult{v: v}
 	}
 	if err := tx.Commit(); err != nil {
 		s.log.Error("sqlite commit failed", "err", err, "batch", len(batch))
-		for i := range results {
-			if results[i].err == nil {
-				results[i] = jobResult{err: fmt.Errorf("commit: %w", err)}
-			}
-		}
-	} else if n := s.commits.Add(1); n%checkpointEvery == 0 {
+		return fail(fmt.Errorf("commit: %w", err))
+	}
+	if n := s.commits.Add(1); n%checkpointEvery == 0 {
 		select {
 		case s.ckptKick <- struct{}{}:
 		default:
 		}
 	}
-	answer()
+	return results, true
 }
 
 // Checkpoints copy the WAL back into the database file. SQLite would run them

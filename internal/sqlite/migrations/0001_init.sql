@@ -26,8 +26,7 @@ CREATE TABLE hooks (
 	secret_at         INTEGER,
 	created_at        INTEGER NOT NULL,
 	updated_at        INTEGER NOT NULL,
-	last_heartbeat_at INTEGER,
-	last_delivery_at  INTEGER
+	last_heartbeat_at INTEGER
 );
 CREATE INDEX hooks_resource ON hooks (resource_gid);
 
@@ -42,11 +41,11 @@ CREATE TABLE deliveries (
 	body            BLOB NOT NULL,
 	kind            TEXT NOT NULL CHECK (kind IN ('events', 'heartbeat', 'malformed')),
 	problem         TEXT NOT NULL DEFAULT '',
-	event_count     INTEGER NOT NULL,
-	new_event_count INTEGER NOT NULL
+	event_count     INTEGER NOT NULL
 );
+-- The only index of deliveries: every secondary index costs the single
+-- writer time on each delivery. Lists read newest first by id.
 CREATE INDEX deliveries_hook_received ON deliveries (hook_id, received_at);
-CREATE INDEX deliveries_received ON deliveries (received_at);
 
 -- One row per distinct event per hook; receipts counts its deliveries.
 CREATE TABLE events (
@@ -66,7 +65,7 @@ CREATE TABLE events (
 CREATE INDEX events_resource ON events (resource_gid);
 
 -- Every receipt of an event: which delivery carried it, where, and whether it
--- was new then.
+-- was new then (a delivery's count of new events is summed from here).
 CREATE TABLE delivery_events (
 	delivery_id INTEGER NOT NULL REFERENCES deliveries (id),
 	position    INTEGER NOT NULL,
