@@ -34,6 +34,64 @@ const (
 // DotEnvFile is the name of the file read from the working directory.
 const DotEnvFile = ".env"
 
+// EnvInspectUIAllowRemote lets the inspector's web UI, which can delete
+// webhooks, listen beyond loopback; like EnvAPIURL it is never read from .env.
+const EnvInspectUIAllowRemote = "ASANA_INSPECT_UI_ALLOW_REMOTE"
+
+// envOnly lists the variables taken only from the real environment: each can
+// send the token elsewhere or open the inspector to others, so the .env of a
+// cloned repository must not set it.
+var envOnly = [...]string{EnvAPIURL, EnvInspectUIAllowRemote}
+
+// FromDotEnv reports whether the variable name may be read from .env.
+func FromDotEnv(name string) bool {
+	for _, n := range envOnly {
+		if n == name {
+			return false
+		}
+	}
+	return true
+}
+
+// Env looks variables up the way every setting is resolved: the process
+// environment first, then .env (read on first need, at most once), except
+// for the variables FromDotEnv refuses. Flags, which beat both, are the
+// caller's business. An Env is used by one goroutine.
+type Env struct {
+	src    Source
+	dot    map[string]string
+	dotErr error
+	read   bool
+}
+
+// NewEnv returns an Env reading from src.
+func NewEnv(src Source) *Env { return &Env{src: src} }
+
+// Lookup returns the value of name and where it came from: name itself for
+// the environment, ".env NAME" for the file. An empty value means unset. The
+// error is about an unreadable or malformed .env.
+func (e *Env) Lookup(name string) (value, from string, err error) {
+	if e.src.Getenv != nil {
+		if v := e.src.Getenv(name); v != "" {
+			return v, name, nil
+		}
+	}
+	if !FromDotEnv(name) {
+		return "", "", nil
+	}
+	if !e.read {
+		e.read = true
+		e.dot, e.dotErr = readDotEnv(e.src.WorkDir)
+	}
+	if e.dotErr != nil {
+		return "", "", e.dotErr
+	}
+	if v := e.dot[name]; v != "" {
+		return v, DotEnvFile + " " + name, nil
+	}
+	return "", "", nil
+}
+
 // DefaultAPIURL is the production Asana API.
 const DefaultAPIURL = "https://app.asana.com/api/1.0"
 
@@ -125,6 +183,11 @@ func Load(src Source, fl Flags) (*Config, error) {
 		c.Warnings = append(c.Warnings, fmt.Sprintf(
 			"ignoring %s in %s: the API URL is taken only from --api-url or the environment, so a .env file cannot send your token elsewhere",
 			EnvAPIURL, DotEnvFile))
+	}
+	if _, ok := dot[EnvInspectUIAllowRemote]; ok {
+		c.Warnings = append(c.Warnings, fmt.Sprintf(
+			"ignoring %s in %s: opening the web UI beyond loopback is taken only from the flag or the environment",
+			EnvInspectUIAllowRemote, DotEnvFile))
 	}
 
 	dataDir := pick(fl.DataDir, getenv(EnvDataDir), dot[EnvDataDir])

@@ -235,3 +235,45 @@ func TestDotEnvErrorsDoNotLeakValues(t *testing.T) {
 		})
 	}
 }
+
+func TestEnvLookup(t *testing.T) {
+	dir := t.TempDir()
+	writeDotEnv(t, dir, "ASANA_INSPECT_LISTEN=127.0.0.1:1\nASANA_DEMO_ONCE=true\nASANA_API_URL=https://evil.example\nASANA_INSPECT_UI_ALLOW_REMOTE=true\n")
+	env := NewEnv(Source{WorkDir: dir, Getenv: envFunc(map[string]string{"ASANA_INSPECT_LISTEN": "127.0.0.1:2"})})
+	tests := []struct {
+		name, value, from string
+	}{
+		{"ASANA_INSPECT_LISTEN", "127.0.0.1:2", "ASANA_INSPECT_LISTEN"}, // environment beats .env
+		{"ASANA_DEMO_ONCE", "true", ".env ASANA_DEMO_ONCE"},
+		{"ASANA_API_URL", "", ""}, // never from .env
+		{"ASANA_INSPECT_UI_ALLOW_REMOTE", "", ""},
+		{"ASANA_UNSET", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, from, err := env.Lookup(tt.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v != tt.value || from != tt.from {
+				t.Errorf("Lookup(%s) = %q from %q, want %q from %q", tt.name, v, from, tt.value, tt.from)
+			}
+		})
+	}
+}
+
+func TestEnvLookupBadDotEnv(t *testing.T) {
+	dir := t.TempDir()
+	writeDotEnv(t, dir, "ASANA_PAT=\"secret-token\n")
+	env := NewEnv(Source{WorkDir: dir, Getenv: envFunc(map[string]string{"ASANA_SET": "x"})})
+	if v, _, err := env.Lookup("ASANA_SET"); err != nil || v != "x" {
+		t.Fatalf("a variable in the environment should not need .env: %q, %v", v, err)
+	}
+	_, _, err := env.Lookup("ASANA_OTHER")
+	if err == nil {
+		t.Fatal("want an error for a malformed .env")
+	}
+	if strings.Contains(err.Error(), "secret-token") {
+		t.Errorf("error %q quotes the file", err)
+	}
+}
