@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -75,74 +74,25 @@ ASANA_EMULATOR_RATE_LIMIT, ASANA_EMULATOR_BATCH_WINDOW, ASANA_EMULATOR_DEADLINE.
   curl -X POST localhost:9000/_emulator/clock/advance -d '{"duration":"8h"}'`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := a.emulateFromEnv(cmd, &o); err != nil {
-				return err
-			}
 			return a.runEmulate(cmd.Context(), cmd, o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.addr, "addr", o.addr, "listen address (env "+envEmulatorAddr+")")
-	f.StringArrayVar(&o.tokens, "token", nil, "accepted bearer token, repeatable; each is a user (env "+envEmulatorTokens+", comma-separated) (default \""+emulator.DefaultToken+"\")")
-	f.StringVar(&o.seed, "seed", "", "seed file, YAML or JSON: users, workspaces, projects, sections, tasks (env "+envEmulatorSeed+") (default: built-in Acme Corp seed)")
-	f.BoolVar(&o.strict, "strict", false, "reject localhost, loopback and plain-http webhook targets with 403, like production (env "+envEmulatorStrict+")")
-	f.IntVar(&o.rateLimit, "rate-limit", o.rateLimit, "requests per minute per token: 1500 paid plans, 150 free tier, 0 off (env "+envEmulatorRateLimit+")")
-	f.DurationVar(&o.batchWindow, "batch-window", 0, "how long events gather before a delivery (env "+envEmulatorBatchWindow+")")
-	f.DurationVar(&o.deadline, "deadline", o.deadline, "per-delivery response deadline (env "+envEmulatorDeadline+")")
+	f.StringVar(&o.addr, "addr", o.addr, "listen address")
+	f.StringArrayVar(&o.tokens, "token", nil, "accepted bearer token, repeatable; each is a user (default \""+emulator.DefaultToken+"\")")
+	f.StringVar(&o.seed, "seed", "", "seed file, YAML or JSON: users, workspaces, projects, sections, tasks (default: built-in Acme Corp seed)")
+	f.BoolVar(&o.strict, "strict", false, "reject localhost, loopback and plain-http webhook targets with 403, like production")
+	f.IntVar(&o.rateLimit, "rate-limit", o.rateLimit, "requests per minute per token: 1500 paid plans, 150 free tier, 0 off")
+	f.DurationVar(&o.batchWindow, "batch-window", 0, "how long events gather before a delivery")
+	f.DurationVar(&o.deadline, "deadline", o.deadline, "per-delivery response deadline")
+	for flag, env := range map[string]string{
+		"addr": envEmulatorAddr, "token": envEmulatorTokens, "seed": envEmulatorSeed,
+		"strict": envEmulatorStrict, "rate-limit": envEmulatorRateLimit,
+		"batch-window": envEmulatorBatchWindow, "deadline": envEmulatorDeadline,
+	} {
+		setFlagEnv(f, flag, env)
+	}
 	return cmd
-}
-
-// emulateFromEnv fills the options whose flags were not given from the
-// environment.
-func (a *App) emulateFromEnv(cmd *cobra.Command, o *emulateOptions) error {
-	flags := cmd.Flags()
-	get := func(flag, env string) (string, bool) {
-		if flags.Changed(flag) {
-			return "", false
-		}
-		v := strings.TrimSpace(a.Getenv(env))
-		return v, v != ""
-	}
-	if v, ok := get("addr", envEmulatorAddr); ok {
-		o.addr = v
-	}
-	if v, ok := get("token", envEmulatorTokens); ok {
-		for _, t := range strings.Split(v, ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				o.tokens = append(o.tokens, t)
-			}
-		}
-	}
-	if v, ok := get("seed", envEmulatorSeed); ok {
-		o.seed = v
-	}
-	if v, ok := get("strict", envEmulatorStrict); ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return &configError{err: fmt.Errorf("%s=%q: want true or false", envEmulatorStrict, v)}
-		}
-		o.strict = b
-	}
-	if v, ok := get("rate-limit", envEmulatorRateLimit); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return &configError{err: fmt.Errorf("%s=%q: want a number of requests per minute", envEmulatorRateLimit, v)}
-		}
-		o.rateLimit = n
-	}
-	for _, d := range []struct {
-		flag, env string
-		dst       *time.Duration
-	}{{"batch-window", envEmulatorBatchWindow, &o.batchWindow}, {"deadline", envEmulatorDeadline, &o.deadline}} {
-		if v, ok := get(d.flag, d.env); ok {
-			dur, err := time.ParseDuration(v)
-			if err != nil {
-				return &configError{err: fmt.Errorf("%s=%q: want a duration such as 10s", d.env, v)}
-			}
-			*d.dst = dur
-		}
-	}
-	return nil
 }
 
 func (a *App) runEmulate(ctx context.Context, cmd *cobra.Command, o emulateOptions) error {

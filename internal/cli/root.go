@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/asana-webhooks/asana-webhooks/internal/config"
 )
 
 // commandConstructors lists the top-level commands, one file per command.
@@ -33,15 +35,21 @@ func (a *App) rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "asana-webhooks",
 		Short: "Build on Asana webhooks: manage them, poll events, inspect deliveries",
-		Long: `asana-webhooks is a toolkit for people who build on Asana webhooks: a complete
-client for Asana's webhooks and events API, and (arriving with later commands)
-a webhook inspector, a local emulator of Asana and a zero-setup demo.
+		Long: `asana-webhooks is a toolkit for people who build on Asana webhooks: a webhook
+inspector (receiver, web UI, cleanup on exit), a local emulator of Asana, a
+zero-setup demo, a benchmark of the receiver and a complete client for
+Asana's webhooks and events API.
 
-The token comes from --token, ASANA_PAT (or the original Webhook Inspector's
-TEMP_PAT), in the environment or in a .env file in the working directory.
-Flags beat the environment, which beats .env. --api-url / ASANA_API_URL point
-the client at another server (an emulator, a proxy); they are never read from
-.env, and plain http is allowed only to a loopback address.
+Every flag has an environment variable, shown in its help: the globals'
+ASANA_PAT (or the original Webhook Inspector's TEMP_PAT), ASANA_API_URL,
+ASANA_WORKSPACE, ASANA_PROJECT, ASANA_WEBHOOKS_DATA_DIR; emulate's
+ASANA_EMULATOR_*; for the others ASANA_<COMMAND>_<FLAG>, such as
+ASANA_INSPECT_PUBLIC_URL or ASANA_WEBHOOKS_CREATE_TARGET. Flags beat the
+environment, which beats a .env file in the working directory. Repeatable
+flags take comma-separated values, booleans true, false, 1 or 0.
+--api-url / ASANA_API_URL point the client at another server (an emulator, a
+proxy); like ASANA_INSPECT_UI_ALLOW_REMOTE they are never read from .env, and
+plain http is allowed only to a loopback address.
 
 Exit codes: 0 success; 1 runtime or API error; 2 usage or configuration error;
 130 interrupted before the command finished.`,
@@ -65,15 +73,30 @@ Exit codes: 0 success; 1 runtime or API error; 2 usage or configuration error;
 	root.SetFlagErrorFunc(flagError)
 
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.global.token, "token", "", "Asana personal access token (env ASANA_PAT, or TEMP_PAT)")
-	pf.StringVar(&a.global.apiURL, "api-url", "", "API base URL; https, or http to a loopback host only (env ASANA_API_URL, never .env) (default \"https://app.asana.com/api/1.0\")")
-	pf.StringVar(&a.global.workspace, "workspace", "", "workspace gid (env ASANA_WORKSPACE)")
-	pf.StringVar(&a.global.project, "project", "", "default resource gid of create and events (env ASANA_PROJECT)")
-	pf.StringVar(&a.global.dataDir, "data-dir", "", "where state is kept (env ASANA_WEBHOOKS_DATA_DIR) (default \"$XDG_DATA_HOME/asana-webhooks\" or \"~/.local/share/asana-webhooks\")")
+	pf.StringVar(&a.global.token, "token", "", "Asana personal access token")
+	pf.StringVar(&a.global.apiURL, "api-url", "", "API base URL; https, or http to a loopback host only (default \""+config.DefaultAPIURL+"\")")
+	pf.StringVar(&a.global.workspace, "workspace", "", "workspace gid")
+	pf.StringVar(&a.global.project, "project", "", "default resource gid of create, events and inspect")
+	pf.StringVar(&a.global.dataDir, "data-dir", "", "where state is kept (default \"$XDG_DATA_HOME/asana-webhooks\" or \"~/.local/share/asana-webhooks\")")
+	for flag, vars := range map[string][]string{
+		"token":     {config.EnvToken, config.EnvLegacyToken},
+		"api-url":   {config.EnvAPIURL},
+		"workspace": {config.EnvWorkspace},
+		"project":   {config.EnvProject},
+		"data-dir":  {config.EnvDataDir},
+	} {
+		setFlagEnv(pf, flag, vars...)
+		// config.Load resolves these itself, recording each one's source.
+		setAnnotation(pf.Lookup(flag), annotationEnvByConfig, []string{"true"})
+	}
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		return a.applyEnv(cmd)
+	}
 
 	for _, newCmd := range commandConstructors() {
 		root.AddCommand(newCmd(a))
 	}
+	annotateEnv(root)
 	a.markRuns(root)
 	return root
 }
