@@ -11,16 +11,25 @@ import (
 
 // Defaults of ServerOptions. WriteTimeout leaves room for DefaultCommitTimeout.
 const (
+	// DefaultReadHeaderTimeout bounds reading a request's headers.
 	DefaultReadHeaderTimeout = 5 * time.Second
-	DefaultReadTimeout       = 15 * time.Second
-	DefaultWriteTimeout      = 20 * time.Second
-	DefaultIdleTimeout       = 90 * time.Second
-	DefaultMaxHeaderBytes    = 64 << 10
-	DefaultMaxInFlight       = 256
+	// DefaultReadTimeout bounds reading a whole request, body included.
+	DefaultReadTimeout = 15 * time.Second
+	// DefaultWriteTimeout bounds a request from the end of its headers to
+	// the end of the response.
+	DefaultWriteTimeout = 20 * time.Second
+	// DefaultIdleTimeout bounds an idle keep-alive connection.
+	DefaultIdleTimeout = 90 * time.Second
+	// DefaultMaxHeaderBytes caps the size of a request's headers.
+	DefaultMaxHeaderBytes = 64 << 10
+	// DefaultMaxInFlight caps the requests served at once.
+	DefaultMaxInFlight = 256
 )
 
 // ServerOptions harden the public server. Zero fields take the defaults above.
 type ServerOptions struct {
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout and
+	// MaxHeaderBytes are http.Server's settings of the same names.
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration

@@ -31,7 +31,7 @@ CREATE TABLE hooks (
 CREATE INDEX hooks_resource ON hooks (resource_gid);
 
 CREATE TABLE deliveries (
-	id              INTEGER PRIMARY KEY AUTOINCREMENT,
+	id              INTEGER PRIMARY KEY, -- no AUTOINCREMENT: rows are never deleted, and it costs a write per insert
 	hook_id         TEXT NOT NULL REFERENCES hooks (id),
 	received_at     INTEGER NOT NULL,
 	request_id      TEXT NOT NULL DEFAULT '',
@@ -47,9 +47,10 @@ CREATE TABLE deliveries (
 -- writer time on each delivery. Lists read newest first by id.
 CREATE INDEX deliveries_hook_received ON deliveries (hook_id, received_at);
 
--- One row per distinct event per hook; receipts counts its deliveries.
+-- One row per distinct event per hook; receipts counts its deliveries. No
+-- index beyond the unique key, for the same reason as deliveries.
 CREATE TABLE events (
-	id                INTEGER PRIMARY KEY AUTOINCREMENT,
+	id                INTEGER PRIMARY KEY,
 	hook_id           TEXT NOT NULL REFERENCES hooks (id),
 	event_key         TEXT NOT NULL,
 	raw               BLOB NOT NULL,
@@ -62,7 +63,6 @@ CREATE TABLE events (
 	first_delivery_id INTEGER NOT NULL REFERENCES deliveries (id),
 	UNIQUE (hook_id, event_key)
 );
-CREATE INDEX events_resource ON events (resource_gid);
 
 -- Every receipt of an event: which delivery carried it, where, and whether it
 -- was new then (a delivery's count of new events is summed from here).
