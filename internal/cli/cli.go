@@ -69,13 +69,17 @@ type globalOptions struct {
 // exit code. ctx is cancelled on SIGINT or SIGTERM.
 func Main(ctx context.Context, args []string, env Env) int {
 	app := NewApp(env)
-	root := app.rootCommand()
+	return app.execute(ctx, app.rootCommand(), args)
+}
+
+// execute runs root with args and returns the exit code.
+func (a *App) execute(ctx context.Context, root *cobra.Command, args []string) int {
 	if args == nil {
 		args = []string{} // cobra reads os.Args when given nil
 	}
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
-	return app.exitCode(ctx, cmd, err)
+	return a.exitCode(ctx, cmd, err)
 }
 
 // NewApp fills the defaults of env and returns an App.

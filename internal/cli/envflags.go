@@ -93,7 +93,7 @@ func withEnvNote(f *pflag.Flag) string {
 		note += ", never from .env"
 	}
 	note += ")"
-	if i := strings.Index(f.Usage, " (default "); i >= 0 {
+	if i := strings.Index(f.Usage, " (default"); i >= 0 {
 		return f.Usage[:i] + " " + note + f.Usage[i:]
 	}
 	return f.Usage + " " + note
