@@ -84,3 +84,20 @@ func TestPackageDocs(t *testing.T) {
 		})
 	}
 }
+
+// TestReadmeQuickStart keeps the README's promise of a two-command start.
+func TestReadmeQuickStart(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "## Quick start\n\n```sh\ngo run ./cmd/asana-webhooks demo\nmake test\n```\n"
+	if !strings.Contains(string(b), want) {
+		t.Errorf("README.md's quick start is not exactly:\n%s", want)
+	}
+	for _, section := range []string{"## Install", "## Configuration", "## Exit codes", "## Tests", "## Using the Go packages"} {
+		if !strings.Contains(string(b), "\n"+section+"\n") {
+			t.Errorf("README.md lacks the section %q", section)
+		}
+	}
+}
