@@ -30,7 +30,7 @@ const (
 	// DefaultWarmup is sent before each measurement and not counted; it is
 	// capped at a tenth of the duration.
 	DefaultWarmup = 500 * time.Millisecond
-	DefaultRounds = 3
+	DefaultRounds = 6
 )
 
 // DefaultConcurrency are the concurrencies measured by default.
