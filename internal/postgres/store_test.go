@@ -1,0 +1,325 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/asana-webhooks/asana-webhooks/asana"
+	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
+	"github.com/asana-webhooks/asana-webhooks/internal/storetest"
+)
+
+// testURLEnv names the PostgreSQL the tests use; `make test` sets it, and
+// starts a local PostgreSQL when none is running.
+const (
+	testURLEnv     = "ASANA_WEBHOOKS_TEST_POSTGRES"
+	defaultTestURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+)
+
+// testURL returns the test database's URL, failing the test (never skipping
+// it) when the database cannot be reached.
+func testURL(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv(testURLEnv)
+	if dsn == "" {
+		dsn = defaultTestURL
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("PostgreSQL at %s is unreachable: %v\n"+
+			"Run `make test` (it starts a local PostgreSQL with a \"test\" database), or start one yourself and set %s.",
+			Redact(dsn), err, testURLEnv)
+	}
+	conn.Close(ctx)
+	return dsn
+}
+
+// newSchema creates an empty schema of its own for a test, dropped at its
+// cleanup, and returns the test database's URL with its search_path set to
+// it: tests running in parallel, or again, never see each other's tables.
+func newSchema(t testing.TB) string {
+	t.Helper()
+	dsn := testURL(t)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "aw_test_" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema %s: %v", schema, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("parse %s: %v", testURLEnv, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// open opens a store on dsn, closed at the test's cleanup.
+func open(t testing.TB, dsn string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), dsn, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) (inspector.Store, func(t *testing.T) inspector.Store) {
+		dsn := newSchema(t)
+		s := open(t, dsn)
+		return s, func(t *testing.T) inspector.Store {
+			t.Helper()
+			return open(t, dsn)
+		}
+	})
+}
+
+func TestMigrationsIdempotent(t *testing.T) {
+	dsn := newSchema(t)
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(s *Store) int {
+		t.Helper()
+		var n int
+		if err := s.pool.QueryRow(t.Context(), "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	// Replicas starting at once: each migration is applied exactly once.
+	const replicas = 4
+	stores := make([]*Store, replicas)
+	errs := make([]error, replicas)
+	var wg sync.WaitGroup
+	for i := range replicas {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = Open(t.Context(), dsn, Options{})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("replica %d: Open: %v", i, err)
+		}
+		t.Cleanup(func() { stores[i].Close() })
+	}
+	if got := count(stores[0]); got != len(ms) {
+		t.Errorf("%d migrations recorded after concurrent opens, want %d", got, len(ms))
+	}
+
+	// Opening again applies nothing twice.
+	for range 2 {
+		s := open(t, dsn)
+		if got := count(s); got != len(ms) {
+			t.Errorf("after reopen: %d migrations recorded, want %d", got, len(ms))
+		}
+		s.Close()
+	}
+
+	// A schema from a newer program is refused, not damaged.
+	if _, err := stores[0].pool.Exec(t.Context(), "INSERT INTO schema_migrations VALUES (9999, 'future', now())"); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(t.Context(), dsn, Options{}); err == nil {
+		s.Close()
+		t.Fatal("Open accepted a schema newer than the program")
+	} else if !strings.Contains(err.Error(), "newer") {
+		t.Errorf("Open of a newer schema: %v", err)
+	}
+}
+
+// TestReplicas runs two stores (two pools, as two inspector processes) on one
+// schema: each sees the other's hooks, secrets and deliveries, and a
+// redelivery recorded by one after the other is counted as seen.
+func TestReplicas(t *testing.T) {
+	dsn := newSchema(t)
+	a, b := open(t, dsn), open(t, dsn)
+	ctx := t.Context()
+	run := inspector.Run{ID: inspector.NewHookID(), StartedAt: time.Now(), PublicURL: "https://example.test"}
+	if err := a.CreateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	hook := inspector.Hook{ID: inspector.NewHookID(), Resource: asana.Compact{GID: "1"}, Target: "https://example.test/hooks/x", RunID: run.ID}
+	if err := a.CreateHook(ctx, hook); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SaveHandshake(ctx, hook.ID, asana.NewSecret("replica-secret")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SaveHandshake(ctx, hook.ID, asana.NewSecret("other-secret")); !errors.Is(err, inspector.ErrSecretConflict) {
+		t.Errorf("replica B's different handshake: %v, want ErrSecretConflict", err)
+	} else if strings.Contains(err.Error(), "other-secret") {
+		t.Error("the conflict error holds the secret")
+	}
+	if err := a.ActivateHook(ctx, hook.ID, "4242"); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := b.GetHookByGID(ctx, "4242")
+	if err != nil {
+		t.Fatalf("replica B: GetHookByGID: %v", err)
+	}
+	if got.ID != hook.ID || got.State != inspector.HookActive || !got.HasSecret {
+		t.Errorf("replica B sees hook %s state %s secret %v", got.ID, got.State, got.HasSecret)
+	}
+	if sec, err := b.Secret(ctx, hook.ID); err != nil || sec.Reveal() != "replica-secret" {
+		t.Errorf("replica B: Secret: err %v, intact %v", err, sec.Reveal() == "replica-secret")
+	}
+
+	ev, err := inspector.NewIncomingEvent([]byte(`{"action":"changed","resource":{"gid":"7","resource_type":"task"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.RecordDelivery(ctx, inspector.Delivery{HookID: hook.ID, Kind: inspector.KindEvents}, []inspector.IncomingEvent{ev})
+	if err != nil {
+		t.Fatalf("replica A: RecordDelivery: %v", err)
+	}
+	again, err := b.RecordDelivery(ctx, inspector.Delivery{HookID: hook.ID, Kind: inspector.KindEvents}, []inspector.IncomingEvent{ev})
+	if err != nil {
+		t.Fatalf("replica B: RecordDelivery: %v", err)
+	}
+	if !first.Events[0].New || again.Events[0].New || again.Events[0].Receipts != 2 ||
+		again.Events[0].EventID != first.Events[0].EventID || again.Delivery.NewEventCount != 0 {
+		t.Errorf("redelivery via replica B: first %+v, again %+v; want the same event, seen, 2 receipts", first.Events[0], again.Events[0])
+	}
+	detail, err := a.GetDelivery(ctx, again.Delivery.ID)
+	if err != nil {
+		t.Fatalf("replica A: GetDelivery of B's delivery: %v", err)
+	}
+	if len(detail.Events) != 1 || detail.Events[0].New || detail.Events[0].Event.Receipts != 2 {
+		t.Errorf("replica A sees B's delivery as %+v", detail)
+	}
+	for name, s := range map[string]*Store{"A": a, "B": b} {
+		st, err := s.Stats(ctx, hook.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Deliveries != 2 || st.Events != 1 || st.Receipts != 2 {
+			t.Errorf("replica %s: %d deliveries, %d events, %d receipts; want 2, 1, 2", name, st.Deliveries, st.Events, st.Receipts)
+		}
+	}
+
+	// A secret discarded on one replica is gone on the other at once: no
+	// cache outlives it.
+	if err := a.MarkHookFailed(ctx, hook.ID, "rejected"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Secret(ctx, hook.ID); err != nil {
+		t.Fatalf("replica B: Secret before discard: %v", err)
+	}
+	if err := a.DiscardSecret(ctx, hook.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Secret(ctx, hook.ID); !errors.Is(err, inspector.ErrNoSecret) {
+		t.Errorf("replica B: Secret after A discarded it: %v, want ErrNoSecret", err)
+	}
+}
+
+// TestDurableSettings checks that every connection commits with
+// synchronous_commit on, even when the URL asks for off.
+func TestDurableSettings(t *testing.T) {
+	dsn := newSchema(t)
+	tests := []struct {
+		name string
+		dsn  string
+	}{
+		{"default", dsn},
+		{"url turns it off", dsn + "&synchronous_commit=off"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t, tt.dsn)
+			var v string
+			if err := s.pool.QueryRow(t.Context(), "SHOW synchronous_commit").Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			if v != "on" {
+				t.Errorf("synchronous_commit = %s, want on", v)
+			}
+		})
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	tests := []struct {
+		name, dsn, hidden string
+	}{
+		{"bad url", "postgres://u:hunter2@[::1", "hunter2"},
+		{"unreachable", "postgres://u:hunter2@127.0.0.1:1/db?sslmode=disable&connect_timeout=5", "hunter2"},
+		{"password parameter", "postgres://u@127.0.0.1:1/db?sslmode=disable&password=hunter2&connect_timeout=5", "hunter2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Open(t.Context(), tt.dsn, Options{})
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded")
+			}
+			if strings.Contains(err.Error(), tt.hidden) {
+				t.Errorf("error %q shows the password", err)
+			}
+		})
+	}
+}
+
+func TestIsURL(t *testing.T) {
+	tests := []struct {
+		dsn  string
+		want bool
+	}{
+		{"postgres://h/db", true},
+		{"postgresql://h/db", true},
+		{"POSTGRES://h/db", true},
+		{"inspector.db", false},
+		{"/var/lib/postgres/inspector.db", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dsn, func(t *testing.T) {
+			if got := IsURL(tt.dsn); got != tt.want {
+				t.Errorf("IsURL(%q) = %v, want %v", tt.dsn, got, tt.want)
+			}
+		})
+	}
+}
