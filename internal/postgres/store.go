@@ -11,11 +11,18 @@
 //
 // Durability: every connection runs with synchronous_commit on (the store
 // turns it back on if the server or the URL turned it off), so a call that
-// returned nil has its commit flushed to the WAL. There is no group commit of
-// our own: PostgreSQL already flushes the WAL once for every commit waiting
-// at that moment, so concurrent deliveries, each in its own transaction on
-// its own connection, share fsyncs. BenchmarkRecordDelivery measures it
-// against the SQLite store's explicit group commit.
+// returned nil has its commit flushed to the WAL.
+//
+// Group commit: none of our own. Each delivery is one transaction (one
+// pipelined batch, one round trip) on its own pooled connection, and
+// PostgreSQL flushes the WAL once for every commit waiting at that moment.
+// BenchmarkRecordDelivery (2 shared cores, local PostgreSQL 15, durable
+// fsync) gave per delivery: c=1 0.56 ms (SQLite 0.60), c=16 0.30 ms (SQLite
+// 0.12), c=64 0.32 ms (SQLite 0.07): about 3,000 durable deliveries a second,
+// far above what Asana sends one inspector, so the simplicity wins over a
+// single-writer batcher, which also could not span replicas. Concurrent
+// deliveries carrying the same event do serialize on that event's row until
+// each commits (the price of exact receipt counts across replicas).
 package postgres
 
 import (
