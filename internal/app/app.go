@@ -23,7 +23,6 @@ import (
 	"github.com/asana-webhooks/asana-webhooks/asana"
 	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
 	"github.com/asana-webhooks/asana-webhooks/internal/receiver"
-	"github.com/asana-webhooks/asana-webhooks/internal/sqlite"
 )
 
 // Defaults of Config.
@@ -53,7 +52,8 @@ type Config struct {
 	// Listen is the receiver's address; empty is DefaultListen. Use
 	// "127.0.0.1:0" for a free port.
 	Listen string
-	// DBPath is the SQLite file, used when Store is nil.
+	// DBPath is the SQLite file, or a postgres:// URL (see OpenStore), used
+	// when Store is nil.
 	DBPath string
 	// Store, when set, is used instead of opening DBPath; the Inspector
 	// does not close it.
@@ -193,7 +193,7 @@ func (in *Inspector) Start(ctx context.Context) error {
 	if in.cfg.Store != nil {
 		in.store = in.cfg.Store
 	} else {
-		st, err := sqlite.Open(ctx, in.cfg.DBPath, sqlite.Options{Logger: in.log, Now: in.cfg.Now})
+		st, err := OpenStore(ctx, in.cfg.DBPath, in.log, in.cfg.Now)
 		if err != nil {
 			return err
 		}
