@@ -18,7 +18,6 @@ import (
 
 	"github.com/asana-webhooks/asana-webhooks/internal/app"
 	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
-	"github.com/asana-webhooks/asana-webhooks/internal/sqlite"
 )
 
 // deliveriesOptions are the flags shared by the deliveries subcommands.
@@ -41,13 +40,14 @@ webhook). No token is needed: only the database (--db) is read.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: groupRunE,
 	}
-	cmd.PersistentFlags().StringVar(&o.db, "db", "", "inspector database (default <data dir>/"+InspectorDBFile+")")
+	cmd.PersistentFlags().StringVar(&o.db, "db", "", "inspector database: a SQLite file, or a postgres:// URL (default <data dir>/"+InspectorDBFile+")")
 	cmd.AddCommand(newDeliveriesListCmd(a, &o), newDeliveriesShowCmd(a, &o))
 	return cmd
 }
 
-// openInspectorDB opens an existing inspector database.
-func (a *App) openInspectorDB(ctx context.Context, o *deliveriesOptions) (*sqlite.Store, error) {
+// openInspectorDB opens an existing inspector database: a SQLite file, or a
+// PostgreSQL database given as a postgres:// URL.
+func (a *App) openInspectorDB(ctx context.Context, o *deliveriesOptions) (inspector.Store, error) {
 	path := o.db
 	if path == "" {
 		cfg, err := a.Config()
@@ -59,10 +59,10 @@ func (a *App) openInspectorDB(ctx context.Context, o *deliveriesOptions) (*sqlit
 		}
 		path = filepath.Join(cfg.DataDir, InspectorDBFile)
 	}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(path); !app.IsPostgresURL(path) && errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no inspector database at %s (run `asana-webhooks inspect` first, or pass --db)", path)
 	}
-	st, err := sqlite.Open(ctx, path, sqlite.Options{})
+	st, err := app.OpenStore(ctx, path, nil, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -98,7 +98,7 @@ public port, the original inspector's pages (/all_webhooks, /create_webhook,
 	f.StringArrayVar(&o.resources, "resource", nil, "resource gid to watch, repeatable (default ASANA_PROJECT)")
 	f.StringVar(&o.listen, "listen", o.listen, "address the receiver listens on")
 	f.Var(newFilterFlag(&o.filters), "filter", "webhook filter "+FilterSyntax+", repeatable")
-	f.StringVar(&o.db, "db", "", "inspector database (default <data dir>/"+InspectorDBFile+")")
+	f.StringVar(&o.db, "db", "", "inspector database: a SQLite file, or a postgres:// URL (default <data dir>/"+InspectorDBFile+")")
 	f.BoolVar(&o.keep, "keep", false, "leave the webhooks in Asana on exit, for the next run to reuse")
 	f.BoolVar(&o.skipPreflight, "skip-preflight", false, "do not check that the public URL reaches this inspector")
 	f.BoolVar(&o.json, "json", false, "print one JSON object per event and heartbeat on stdout")
