@@ -1,74 +1,22 @@
 package cli
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/asana-webhooks/asana-webhooks/asana"
 	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
 	"github.com/asana-webhooks/asana-webhooks/internal/postgres"
+	"github.com/asana-webhooks/asana-webhooks/internal/postgres/pgtest"
 )
-
-// postgresSchemaURL creates a schema of its own in the test PostgreSQL
-// ($ASANA_WEBHOOKS_TEST_POSTGRES, which `make test` sets), dropped at cleanup,
-// and returns a URL whose search_path is that schema. An unreachable
-// PostgreSQL fails the test.
-func postgresSchemaURL(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("ASANA_WEBHOOKS_TEST_POSTGRES")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("PostgreSQL at %s is unreachable: %v\nRun `make test` (it starts one), or set ASANA_WEBHOOKS_TEST_POSTGRES.",
-			postgres.Redact(dsn), err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "aw_test_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // TestDeliveriesPostgres reads deliveries stored in PostgreSQL through
 // `deliveries list` and `deliveries show` with --db set to its URL.
 func TestDeliveriesPostgres(t *testing.T) {
-	dsn := postgresSchemaURL(t)
+	dsn := pgtest.Schema(t)
 	ctx := t.Context()
 	st, err := postgres.Open(ctx, dsn, postgres.Options{})
 	if err != nil {

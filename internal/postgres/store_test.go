@@ -2,90 +2,22 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/asana-webhooks/asana-webhooks/asana"
 	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
+	"github.com/asana-webhooks/asana-webhooks/internal/postgres/pgtest"
 	"github.com/asana-webhooks/asana-webhooks/internal/storetest"
 )
 
-// testURLEnv names the PostgreSQL the tests use; `make test` sets it, and
-// starts a local PostgreSQL when none is running.
-const (
-	testURLEnv     = "ASANA_WEBHOOKS_TEST_POSTGRES"
-	defaultTestURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-)
-
-// testURL returns the test database's URL, failing the test (never skipping
-// it) when the database cannot be reached.
-func testURL(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv(testURLEnv)
-	if dsn == "" {
-		dsn = defaultTestURL
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("PostgreSQL at %s is unreachable: %v\n"+
-			"Run `make test` (it starts a local PostgreSQL with a \"test\" database), or start one yourself and set %s.",
-			Redact(dsn), err, testURLEnv)
-	}
-	conn.Close(ctx)
-	return dsn
-}
-
-// newSchema creates an empty schema of its own for a test, dropped at its
-// cleanup, and returns the test database's URL with its search_path set to
-// it: tests running in parallel, or again, never see each other's tables.
+// newSchema gives a test a schema of its own (see pgtest.Schema).
 func newSchema(t testing.TB) string {
 	t.Helper()
-	dsn := testURL(t)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "aw_test_" + hex.EncodeToString(b[:])
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("parse %s: %v", testURLEnv, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.Schema(t)
 }
 
 // open opens a store on dsn, closed at the test's cleanup.
