@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -253,5 +254,69 @@ func TestIsURL(t *testing.T) {
 				t.Errorf("IsURL(%q) = %v, want %v", tt.dsn, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestReplicasConcurrentDedup records the same event at once through two
+// replicas: exactly one receipt is new, and every one is counted.
+func TestReplicasConcurrentDedup(t *testing.T) {
+	dsn := newSchema(t)
+	replicas := []*Store{open(t, dsn), open(t, dsn)}
+	ctx := t.Context()
+	run := inspector.Run{ID: inspector.NewHookID(), StartedAt: time.Now(), PublicURL: "https://example.test"}
+	if err := replicas[0].CreateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	hook := inspector.Hook{ID: inspector.NewHookID(), Resource: asana.Compact{GID: "1"}, Target: "https://example.test/hooks/x", RunID: run.ID}
+	if err := replicas[1].CreateHook(ctx, hook); err != nil {
+		t.Fatal(err)
+	}
+	shared, err := inspector.NewIncomingEvent([]byte(`{"action":"changed","resource":{"gid":"7","resource_type":"task"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const deliveries = 32
+	results := make([]inspector.RecordResult, deliveries)
+	errs := make([]error, deliveries)
+	var wg sync.WaitGroup
+	for i := range deliveries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			own, err := inspector.NewIncomingEvent([]byte(`{"action":"added","n":` + strconv.Itoa(i) + `}`))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			// Half the deliveries list the shared event first, half last.
+			events := []inspector.IncomingEvent{shared, own}
+			if i%2 == 1 {
+				events = []inspector.IncomingEvent{own, shared}
+			}
+			results[i], errs[i] = replicas[i%2].RecordDelivery(ctx, inspector.Delivery{HookID: hook.ID, Kind: inspector.KindEvents}, events)
+		}()
+	}
+	wg.Wait()
+	newShared := 0
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("delivery %d: %v", i, err)
+		}
+		for _, r := range results[i].Events {
+			if r.Key == shared.Key && r.New {
+				newShared++
+			}
+		}
+	}
+	if newShared != 1 {
+		t.Errorf("the shared event was new in %d deliveries, want 1", newShared)
+	}
+	st, err := replicas[0].Stats(ctx, hook.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Deliveries != deliveries || st.Events != deliveries+1 || st.Receipts != 2*deliveries {
+		t.Errorf("%d deliveries, %d events, %d receipts; want %d, %d, %d",
+			st.Deliveries, st.Events, st.Receipts, deliveries, deliveries+1, 2*deliveries)
 	}
 }
