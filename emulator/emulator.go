@@ -122,9 +122,15 @@ func (e *Emulator) handle(pattern string, h apiHandler) {
 			return
 		}
 		c.r = r
-		res, err := h(c)
-		fields := optFields(r, c.in)
 		pretty := optPretty(r, c.in)
+		// opt_fields are checked before the handler, so a request refused
+		// for them changes nothing.
+		fields, aerr := parseFieldPaths(optFields(r, c.in))
+		if aerr != nil {
+			writeError(w, aerr, pretty)
+			return
+		}
+		res, err := h(c)
 		if err != nil {
 			var ae *apiError
 			if !errors.As(err, &ae) {

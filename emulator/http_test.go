@@ -99,3 +99,38 @@ func sorted(s []string) []string {
 	}
 	return out
 }
+
+// TestOptFieldsGroupExplosion checks that opt_fields whose group operators
+// multiply out to too many paths are refused with a 400 before the handler
+// runs (each "(a|b)" doubles the paths: 40 of them would be 2^40), and that a
+// mutation carrying them is not applied.
+func TestOptFieldsGroupExplosion(t *testing.T) {
+	srv := emulatortest.New(t)
+	bomb := strings.TrimSuffix(strings.Repeat("(name|notes).", 16), ".")
+	tests := []struct {
+		name, method, path string
+		body               any
+	}{
+		{"GET query", "GET", "/users/me?opt_fields=" + bomb, nil},
+		{"POST query", "POST", "/tasks?opt_fields=" + bomb,
+			map[string]any{"data": map[string]any{"name": "bomb", "projects": []string{srv.ProjectGID()}}}},
+		{"POST options", "POST", "/tasks",
+			map[string]any{"data": map[string]any{"name": "bomb", "projects": []string{srv.ProjectGID()}},
+				"options": map[string]any{"fields": []string{bomb}}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := srv.State().Tasks
+			r := call(t, srv, srv.Token(), tc.method, tc.path, tc.body)
+			if r.status != http.StatusBadRequest {
+				t.Fatalf("status %d, want 400: %.200s", r.status, r.raw)
+			}
+			if msg := r.errorMessage(t); !strings.Contains(msg, "opt_fields") {
+				t.Errorf("message %q does not name opt_fields", msg)
+			}
+			if after := srv.State().Tasks; after != before {
+				t.Errorf("tasks %d -> %d: the mutation ran despite the refused opt_fields", before, after)
+			}
+		})
+	}
+}

@@ -37,8 +37,9 @@ func encodeJSON(v any) ([]byte, error) {
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
-// renderBody builds the JSON body of a result, applying opt_fields to data.
-func renderBody(res *result, fields []string) ([]byte, error) {
+// renderBody builds the JSON body of a result, applying the opt_fields tree
+// (nil: every field) to data.
+func renderBody(res *result, fields fieldTree) ([]byte, error) {
 	data := res.data
 	if len(fields) > 0 && data != nil {
 		b, err := encodeJSON(data)
@@ -51,7 +52,7 @@ func renderBody(res *result, fields []string) ([]byte, error) {
 		if err := dec.Decode(&generic); err != nil {
 			return nil, err
 		}
-		data = selectFields(generic, parseFieldPaths(fields))
+		data = selectFields(generic, fields)
 	}
 	var buf bytes.Buffer
 	buf.WriteString(`{"data":`)
@@ -79,34 +80,63 @@ func renderBody(res *result, fields []string) ([]byte, error) {
 // nil subtree means "the whole value".
 type fieldTree map[string]fieldTree
 
-// parseFieldPaths turns "a,b.c,this.(d|e).f" paths into a tree.
-func parseFieldPaths(paths []string) fieldTree {
+// Bounds of opt_fields: every group "(a|b)" multiplies the paths, so a
+// short query could otherwise expand to billions of them.
+const (
+	maxFieldPaths   = 1000 // paths after expanding groups, all fields together
+	maxFieldPathLen = 512  // bytes of one path as sent
+)
+
+// parseFieldPaths turns "a,b.c,this.(d|e).f" paths into a tree. It refuses
+// (with a 400) paths that are too long or expand to too many.
+func parseFieldPaths(paths []string) (fieldTree, *apiError) {
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	tooMany := errorf(http.StatusBadRequest, "opt_fields: Too many fields (more than %d after expanding groups)", maxFieldPaths)
 	t := fieldTree{}
+	n := 0
 	for _, p := range paths {
+		if len(p) > maxFieldPathLen {
+			return nil, errorf(http.StatusBadRequest, "opt_fields: Field path longer than %d bytes", maxFieldPathLen)
+		}
 		p = strings.TrimPrefix(p, "this.")
-		for _, exp := range expandGroups(p) {
+		exps, ok := expandGroups(p, maxFieldPaths-n)
+		if !ok {
+			return nil, tooMany
+		}
+		n += len(exps)
+		for _, exp := range exps {
 			t.add(strings.Split(exp, "."))
 		}
 	}
-	return t
+	return t, nil
 }
 
 // expandGroups expands Asana's group operator: "a.(b|c).d" -> a.b.d, a.c.d.
-func expandGroups(p string) []string {
+// It reports false when the expansion would exceed budget paths.
+func expandGroups(p string, budget int) ([]string, bool) {
+	if budget <= 0 {
+		return nil, false
+	}
 	i := strings.IndexByte(p, '(')
 	if i < 0 {
-		return []string{p}
+		return []string{p}, true
 	}
 	j := strings.IndexByte(p[i:], ')')
 	if j < 0 {
-		return []string{p}
+		return []string{p}, true
 	}
 	j += i
 	var out []string
 	for _, alt := range strings.Split(p[i+1:j], "|") {
-		out = append(out, expandGroups(p[:i]+alt+p[j+1:])...)
+		sub, ok := expandGroups(p[:i]+alt+p[j+1:], budget-len(out))
+		if !ok {
+			return nil, false
+		}
+		out = append(out, sub...)
 	}
-	return out
+	return out, true
 }
 
 func (t fieldTree) add(parts []string) {
