@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -160,12 +161,30 @@ func (a *App) exitCode(ctx context.Context, cmd *cobra.Command, err error) int {
 	}
 }
 
-// oneLine keeps the first line of s.
+// oneLine folds a multi-line message into one line, so that an error is
+// printed as one line without losing its cause (a driver that tried two
+// connections, say, reports each on its own line). Cobra's "Did you mean
+// this?" list becomes `; did you mean "x"?`.
 func oneLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
+	var parts, suggestions []string
+	inSuggestions := false
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "":
+		case line == "Did you mean this?":
+			inSuggestions = true
+		case inSuggestions:
+			suggestions = append(suggestions, strconv.Quote(line))
+		default:
+			parts = append(parts, line)
+		}
 	}
-	return s
+	out := strings.Join(parts, " ")
+	if len(suggestions) > 0 {
+		out += "; did you mean " + strings.Join(suggestions, " or ") + "?"
+	}
+	return out
 }
 
 // flagError turns pflag's errors into usage errors, keeping our own filter
