@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/asana-webhooks/asana-webhooks/internal/config"
 )
@@ -188,13 +189,38 @@ func oneLine(s string) string {
 }
 
 // flagError turns pflag's errors into usage errors, keeping our own filter
-// message as is.
+// message as is and saying what a value should look like instead of
+// repeating strconv's or time's message.
 func flagError(_ *cobra.Command, err error) error {
 	var fe *FilterError
 	if errors.As(err, &fe) {
 		return &usageError{err: fe}
 	}
+	var ive *pflag.InvalidValueError
+	if errors.As(err, &ive) && ive.GetFlag() != nil {
+		f := ive.GetFlag()
+		return &usageError{err: fmt.Errorf("--%s %q: %s", f.Name, ive.GetValue(), valueWant(f, ive.Unwrap()))}
+	}
 	return &usageError{err: err}
+}
+
+// valueWant says what a value of f looks like, for a value that did not
+// parse (cause is the parser's error, used for flag types not listed).
+func valueWant(f *pflag.Flag, cause error) string {
+	switch f.Value.Type() {
+	case "int", "int64", "uint", "uint64":
+		return "want a whole number"
+	case "intSlice", "ints":
+		return "want comma-separated whole numbers, such as 1,16,64"
+	case "duration":
+		return "want a duration such as 500ms, 5s, 1m30s or 2h"
+	case "bool":
+		return "want true, false, 1 or 0"
+	}
+	if cause == nil {
+		return "invalid value"
+	}
+	return cause.Error()
 }
 
 // Config resolves the configuration once per invocation and prints its

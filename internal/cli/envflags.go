@@ -152,7 +152,7 @@ func setFlagFromEnv(f *pflag.Flag, from, v string) error {
 		return nil
 	case pflag.SliceValue:
 		if err := val.Replace(splitList(v)); err != nil {
-			return bad(err.Error())
+			return bad(valueWant(f, err))
 		}
 		return nil
 	}
@@ -164,7 +164,7 @@ func setFlagFromEnv(f *pflag.Flag, from, v string) error {
 		v = strconv.FormatBool(b)
 	}
 	if err := f.Value.Set(v); err != nil {
-		return bad(err.Error())
+		return bad(valueWant(f, err))
 	}
 	return nil
 }

@@ -342,9 +342,9 @@ func TestBadEnvValue(t *testing.T) {
 		want   string
 	}{
 		{"bool", map[string]string{"ASANA_INSPECT_KEEP": "maybe"}, "", []string{"inspect"}, `ASANA_INSPECT_KEEP: invalid value "maybe" for --keep: want true, false, 1 or 0`},
-		{"duration", map[string]string{"ASANA_INSPECT_HEALTH_INTERVAL": "soon"}, "", []string{"inspect"}, "ASANA_INSPECT_HEALTH_INTERVAL"},
-		{"int", map[string]string{"ASANA_EMULATOR_RATE_LIMIT": "many"}, "", []string{"emulate"}, "ASANA_EMULATOR_RATE_LIMIT"},
-		{"int list", map[string]string{"ASANA_BENCH_CONCURRENCY": "1,x"}, "", []string{"bench"}, "ASANA_BENCH_CONCURRENCY"},
+		{"duration", map[string]string{"ASANA_INSPECT_HEALTH_INTERVAL": "soon"}, "", []string{"inspect"}, `ASANA_INSPECT_HEALTH_INTERVAL: invalid value "soon" for --health-interval: want a duration such as 500ms, 5s, 1m30s or 2h`},
+		{"int", map[string]string{"ASANA_EMULATOR_RATE_LIMIT": "many"}, "", []string{"emulate"}, `ASANA_EMULATOR_RATE_LIMIT: invalid value "many" for --rate-limit: want a whole number`},
+		{"int list", map[string]string{"ASANA_BENCH_CONCURRENCY": "1,x"}, "", []string{"bench"}, `ASANA_BENCH_CONCURRENCY: invalid value "1,x" for --concurrency: want comma-separated whole numbers, such as 1,16,64`},
 		{"filter", map[string]string{"ASANA_WEBHOOKS_CREATE_FILTER": "task:explode"}, "", []string{"webhooks", "create"}, "ASANA_WEBHOOKS_CREATE_FILTER"},
 		{"in .env", nil, "ASANA_DEMO_ONCE=perhaps\n", []string{"demo"}, ".env ASANA_DEMO_ONCE"},
 	}

@@ -35,3 +35,34 @@ func TestUnknownCommandSuggests(t *testing.T) {
 		t.Errorf("stderr = %q, want the error with a suggestion, then a --help hint", res.stderr)
 	}
 }
+
+// TestBadFlagValue checks that a flag value that does not parse is a usage
+// error saying what the value should look like, not strconv's message.
+func TestBadFlagValue(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"int", []string{"deliveries", "list", "--limit", "abc"}, `--limit "abc": want a whole number`},
+		{"duration", []string{"events", "--interval", "banana"}, `--interval "banana": want a duration such as 500ms, 5s, 1m30s or 2h`},
+		{"int list", []string{"bench", "--concurrency", "a,b"}, `--concurrency "a,b": want comma-separated whole numbers, such as 1,16,64`},
+		{"bool", []string{"demo", "--once=perhaps"}, `--once "perhaps": want true, false, 1 or 0`},
+		{"short flag", []string{"inspect", "-v=maybe"}, `--verbose "maybe": want true, false, 1 or 0`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := run(t, invocation{args: tt.args})
+			if res.code != ExitUsage {
+				t.Errorf("exit code = %d, want %d", res.code, ExitUsage)
+			}
+			got := lines(res.stderr)
+			if len(got) != 2 || got[0] != "asana-webhooks: "+tt.want || !strings.Contains(got[1], "--help") {
+				t.Errorf("stderr = %q, want %q and a --help hint", res.stderr, tt.want)
+			}
+			if strings.Contains(res.stderr, "strconv") || strings.Contains(res.stderr, "time:") {
+				t.Errorf("stderr = %q leaks the parser's message", res.stderr)
+			}
+		})
+	}
+}
