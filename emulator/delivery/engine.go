@@ -341,7 +341,8 @@ func (e *Engine) Pending(gid string) int {
 }
 
 // Reset drops all webhooks (without the DeliverAfterDelete fault) and all
-// records, and waits for their goroutines to stop. Settings and faults stay.
+// records, and waits for the goroutines running when it was called to stop.
+// Webhooks added while it waits are kept. Settings and faults stay.
 func (e *Engine) Reset() {
 	e.mu.Lock()
 	for gid, w := range e.workers {
@@ -350,8 +351,12 @@ func (e *Engine) Reset() {
 		w.queue = nil
 		w.cancel()
 	}
+	stopping := make([]*worker, 0, len(e.running))
+	for w := range e.running {
+		stopping = append(stopping, w)
+	}
 	e.mu.Unlock()
-	e.waitRunning()
+	e.waitStopped(stopping)
 	e.mu.Lock()
 	e.records, e.recStart = nil, 0
 	e.mu.Unlock()
@@ -373,11 +378,18 @@ func (e *Engine) Close() {
 	e.client.CloseIdleConnections()
 }
 
-// waitRunning waits until no worker goroutine is running.
-func (e *Engine) waitRunning() {
+// waitStopped waits until none of ws is running. Only these: a webhook added
+// meanwhile runs until it is removed, so waiting for every goroutine could
+// last forever.
+func (e *Engine) waitStopped(ws []*worker) {
 	for {
 		e.mu.Lock()
-		n := len(e.running)
+		n := 0
+		for _, w := range ws {
+			if _, ok := e.running[w]; ok {
+				n++
+			}
+		}
 		e.mu.Unlock()
 		if n == 0 {
 			return

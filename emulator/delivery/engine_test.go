@@ -887,3 +887,37 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestResetWithConcurrentAdd checks that Reset returns when a webhook is
+// added while it waits for the goroutines it stopped: it used to wait for
+// every running goroutine, the new webhook's too, which never stops.
+func TestResetWithConcurrentAdd(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	h := &harness{t: t, clk: clock.NewFake(t0)}
+	h.eng = New(Config{}, h.clk, nil, func(string, string) {
+		close(entered)
+		<-release // a slow onDelete keeps the deleted webhook's goroutine running
+	})
+	t.Cleanup(h.eng.Close)
+	failing := newReceiver(t, h.clk, status(500))
+	ok := newReceiver(t, h.clk, status(200))
+	h.add(failing.URL)
+	h.waitIdle()
+	h.clk.Advance(24 * time.Hour) // the webhook is deleted; onDelete blocks
+	select {
+	case <-entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("webhook not deleted after 24h of failures")
+	}
+	reset := make(chan struct{})
+	go func() { h.eng.Reset(); close(reset) }()
+	// Give Reset time to start waiting; the test holds whatever the timing.
+	time.Sleep(50 * time.Millisecond)
+	h.eng.Add(Target{GID: "2", URL: ok.URL, Secret: testSecret})
+	close(release)
+	select {
+	case <-reset:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Reset did not return: it waits for a webhook added after it started")
+	}
+}
