@@ -157,7 +157,7 @@ func (a *App) exitCode(ctx context.Context, cmd *cobra.Command, err error) int {
 		fmt.Fprintln(a.Stderr, "asana-webhooks: interrupted")
 		return ExitInterrupted
 	default:
-		fmt.Fprintf(a.Stderr, "asana-webhooks: %s\n", oneLine(err.Error()))
+		fmt.Fprintf(a.Stderr, "asana-webhooks: %s\n", a.explainAPIError(err))
 		return ExitError
 	}
 }

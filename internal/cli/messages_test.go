@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -62,6 +64,67 @@ func TestBadFlagValue(t *testing.T) {
 			}
 			if strings.Contains(res.stderr, "strconv") || strings.Contains(res.stderr, "time:") {
 				t.Errorf("stderr = %q leaks the parser's message", res.stderr)
+			}
+		})
+	}
+}
+
+// TestRetryIsAnnounced checks that a wait before a retry is announced with
+// its cause, so an API that does not answer shows progress, not silence.
+func TestRetryIsAnnounced(t *testing.T) {
+	var calls atomic.Int32
+	fake := newFakeAsana(t, map[string]http.HandlerFunc{
+		"GET /webhooks/123": func(w http.ResponseWriter, r *http.Request) {
+			if calls.Add(1) == 1 {
+				w.Header().Set("Retry-After", "1")
+				writeAsanaError(w, http.StatusServiceUnavailable, "Asana is down for maintenance")
+				return
+			}
+			getWebhookRoute(w, r)
+		},
+	})
+	res := run(t, invocation{env: map[string]string{"ASANA_PAT": "tok", "ASANA_API_URL": fake.URL}, args: []string{"webhooks", "get", "123"}})
+	if res.code != ExitOK {
+		t.Fatalf("exit code = %d, want 0; stderr %q", res.code, res.stderr)
+	}
+	want := "asana-webhooks: warning: GET " + fake.URL + "/webhooks/123: 503 Service Unavailable; retrying in 1s (Ctrl+C to stop)"
+	if got := lines(res.stderr); len(got) != 1 || got[0] != want {
+		t.Errorf("stderr = %q, want one line %q", res.stderr, want)
+	}
+	if !strings.Contains(res.stdout, "123") {
+		t.Errorf("stdout = %q, want the webhook", res.stdout)
+	}
+}
+
+// TestRefusedTokenIsExplained checks that a 401 names where the token came
+// from and which server refused it, without printing the token.
+func TestRefusedTokenIsExplained(t *testing.T) {
+	fake := newFakeAsana(t, map[string]http.HandlerFunc{
+		"GET /webhooks/123": func(w http.ResponseWriter, _ *http.Request) {
+			writeAsanaError(w, http.StatusUnauthorized, "Not Authorized")
+		},
+	})
+	tests := []struct {
+		name, source string
+		env          map[string]string
+		args         []string
+	}{
+		{"environment", "ASANA_PAT", map[string]string{"ASANA_PAT": "secret-token-1", "ASANA_API_URL": fake.URL}, []string{"webhooks", "get", "123"}},
+		{"legacy variable", "TEMP_PAT", map[string]string{"TEMP_PAT": "secret-token-1", "ASANA_API_URL": fake.URL}, []string{"webhooks", "get", "123"}},
+		{"flag", "--token", map[string]string{"ASANA_API_URL": fake.URL}, []string{"webhooks", "get", "123", "--token", "secret-token-1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := run(t, invocation{env: tt.env, args: tt.args})
+			if res.code != ExitError {
+				t.Errorf("exit code = %d, want %d", res.code, ExitError)
+			}
+			want := "asana-webhooks: get webhook 123: asana: 401 Unauthorized: Not Authorized (the token from " + tt.source + " was refused by " + fake.URL + ": check it)"
+			if got := lines(res.stderr); len(got) != 1 || got[0] != want {
+				t.Errorf("stderr = %q, want one line %q", res.stderr, want)
+			}
+			if strings.Contains(res.stderr+res.stdout, "secret-token-1") {
+				t.Errorf("the token was printed: %q", res.stderr)
 			}
 		})
 	}
