@@ -175,6 +175,10 @@ func (a *App) runDeliveriesList(ctx context.Context, _ *cobra.Command, shared *d
 			return err
 		}
 	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return usageErrorf("--since %s is not before --until %s: nothing can match (a duration counts back from now, so --since 2h --until 1h is the hour before the last)",
+			f.Since.Format(time.RFC3339), f.Until.Format(time.RFC3339))
+	}
 	st, err := a.openInspectorDB(ctx, shared)
 	if err != nil {
 		return err

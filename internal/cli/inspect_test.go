@@ -374,6 +374,8 @@ func TestDeliveriesErrors(t *testing.T) {
 	}{
 		{"no database", []string{"deliveries", "list", "--db", filepath.Join(t.TempDir(), "none.db")}, ExitError, "no inspector database"},
 		{"bad since", []string{"deliveries", "list", "--since", "yesterday"}, ExitUsage, "--since"},
+		{"since after until", []string{"deliveries", "list", "--since", "1h", "--until", "2h"}, ExitUsage, "is not before --until"},
+		{"since equals until", []string{"deliveries", "list", "--since", "2026-12-04", "--until", "2026-12-04"}, ExitUsage, "nothing can match"},
 		{"webhook and hook", []string{"deliveries", "list", "--webhook", "1", "--hook", "2"}, ExitUsage, "cannot be combined"},
 		{"bad hook", []string{"deliveries", "list", "--hook", "xyz"}, ExitUsage, "--hook"},
 		{"bad id", []string{"deliveries", "show", "abc"}, ExitUsage, "delivery id"},
