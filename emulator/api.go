@@ -313,7 +313,9 @@ func (e *Emulator) State() StateCounts {
 }
 
 // Reset restores the seed: every object, webhook, event, sync token and
-// delivery record is dropped and the seed is loaded again (same gids).
+// delivery record is dropped and the seed is loaded again (same gids). Gids
+// handed out later are never reused: a create still in its handshake, or a
+// webhook being deleted, may refer to one after the reset.
 func (e *Emulator) Reset() error {
 	st, err := newState(e.cfg.Seed, e.cfg.Tokens, e.clk.Now())
 	if err != nil {
@@ -321,6 +323,7 @@ func (e *Emulator) Reset() error {
 	}
 	e.engine.Reset()
 	e.mu.Lock()
+	st.nextGID = max(st.nextGID, e.st.nextGID)
 	e.st = st
 	e.events = nil
 	e.syncs = map[string]*syncToken{}

@@ -1,12 +1,16 @@
 package emulator_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/asana-webhooks/asana-webhooks/asana"
 	"github.com/asana-webhooks/asana-webhooks/emulator"
 	"github.com/asana-webhooks/asana-webhooks/emulator/delivery"
 	"github.com/asana-webhooks/asana-webhooks/emulator/emulatortest"
@@ -208,5 +212,87 @@ func TestEngineDeletionRemovesWebhook(t *testing.T) {
 	}
 	if n := len(srv.WebhookGIDs()); n != 0 {
 		t.Errorf("%d webhooks left", n)
+	}
+}
+
+// TestResetDuringHandshake checks a create whose handshake is still running
+// when the emulator is reset: the new state restarted gids from the seed's,
+// so the webhook could take the gid of an object made after the reset.
+func TestResetDuringHandshake(t *testing.T) {
+	srv := emulatortest.New(t)
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s := r.Header.Get(asana.HeaderSecret); s != "" {
+			once.Do(func() { close(started) })
+			<-release
+			w.Header().Set(asana.HeaderSecret, s)
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(rc.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+
+	type created struct {
+		status int
+		gid    string
+		err    error
+	}
+	done := make(chan created, 1)
+	go func() {
+		body := `{"data":{"resource":"` + srv.ProjectGID() + `","target":"` + rc.URL + `"}}`
+		req, _ := http.NewRequest("POST", srv.BaseURL()+"/webhooks", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+srv.Token())
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- created{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Data struct {
+				GID string `json:"gid"`
+			} `json:"data"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		done <- created{status: resp.StatusCode, gid: out.Data.GID, err: err}
+	}()
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no handshake")
+	}
+	if err := srv.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	task, err := srv.CreateTask("", srv.ProjectGID(), "after reset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	var c created
+	select {
+	case c = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("create did not return")
+	}
+	if c.err != nil || c.status != http.StatusCreated {
+		t.Fatalf("create: %d %v", c.status, c.err)
+	}
+	if c.gid == task {
+		t.Fatalf("webhook and task share gid %s", task)
+	}
+	if r := call(t, srv, srv.Token(), "GET", "/tasks/"+task, nil); r.status != http.StatusOK || r.data(t)["resource_type"] != "task" {
+		t.Errorf("task after the create: %d %s", r.status, r.raw)
+	}
+	if r := call(t, srv, srv.Token(), "GET", "/webhooks/"+c.gid, nil); r.status != http.StatusOK {
+		t.Errorf("webhook after the create: %d %s", r.status, r.raw)
 	}
 }
