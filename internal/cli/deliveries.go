@@ -99,7 +99,7 @@ func newDeliveriesListCmd(a *App, shared *deliveriesOptions) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.webhook, "webhook", "", "only deliveries to this Asana webhook gid")
-	f.StringVar(&o.hook, "hook", "", "only deliveries to this inspector hook id (the target's last path segment)")
+	f.StringVar(&o.hook, "hook", "", "only deliveries to this inspector hook id (the target's last path segment, or its first 8 characters as the HOOK column shows)")
 	f.StringVar(&o.resource, "resource", "", "only deliveries about this resource gid")
 	f.StringVar(&o.since, "since", "", "only deliveries received at or after this time or duration ago")
 	f.StringVar(&o.until, "until", "", "only deliveries received before this time or duration ago")
@@ -159,8 +159,8 @@ func (a *App) runDeliveriesList(ctx context.Context, _ *cobra.Command, shared *d
 			return err
 		}
 	}
-	if o.hook != "" && !inspector.ValidHookID(o.hook) {
-		return usageErrorf("--hook %q: want the 32-character hook id", o.hook)
+	if o.hook != "" && !inspector.ValidHookID(o.hook) && !validHookPrefix(o.hook) {
+		return usageErrorf("--hook %q: want a hook id (32 hexadecimal characters) or its first 8, as the HOOK column shows", o.hook)
 	}
 	now := time.Now()
 	f := inspector.DeliveryFilter{HookID: o.hook, ResourceGID: o.resource, Limit: o.limit}
@@ -184,6 +184,11 @@ func (a *App) runDeliveriesList(ctx context.Context, _ *cobra.Command, shared *d
 		return err
 	}
 	defer st.Close()
+	if o.hook != "" && !inspector.ValidHookID(o.hook) {
+		if f.HookID, err = resolveHookPrefix(ctx, st, o.hook); err != nil {
+			return err
+		}
+	}
 	if o.webhook != "" {
 		h, err := st.GetHookByGID(ctx, o.webhook)
 		if errors.Is(err, inspector.ErrNotFound) {
@@ -233,6 +238,43 @@ func (a *App) runDeliveriesList(ctx context.Context, _ *cobra.Command, shared *d
 		return fmt.Errorf("write table: %w", err)
 	}
 	return nil
+}
+
+// validHookPrefix accepts the start of a hook id as the tables and the
+// inspector's output show it: at least 4 of its lowercase hexadecimal
+// characters.
+func validHookPrefix(p string) bool {
+	if len(p) < 4 || len(p) >= inspector.HookIDLen {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// resolveHookPrefix finds the one hook whose id starts with prefix.
+func resolveHookPrefix(ctx context.Context, st inspector.Store, prefix string) (string, error) {
+	hooks, err := st.ListHooks(ctx, inspector.HookFilter{})
+	if err != nil {
+		return "", fmt.Errorf("list hooks: %w", err)
+	}
+	var found []string
+	for _, h := range hooks {
+		if strings.HasPrefix(h.ID, prefix) {
+			found = append(found, h.ID)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("no hook %s in the inspector database", prefix)
+	case 1:
+		return found[0], nil
+	default:
+		return "", usageErrorf("--hook %s matches %d hooks (%s): give more of the id", prefix, len(found), strings.Join(found, ", "))
+	}
 }
 
 func shortID(id string) string {
