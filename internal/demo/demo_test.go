@@ -433,3 +433,35 @@ func TestRejections(t *testing.T) {
 		})
 	}
 }
+
+// TestSummaryVerdict checks that the closing sentence claims only what the
+// run did: no refused forgeries when none was sent, and an interrupted scene
+// said to be one.
+func TestSummaryVerdict(t *testing.T) {
+	tests := []struct {
+		name string
+		s    Summary
+		want string
+	}{
+		{"whole scene", Summary{Completed: true, ForgeriesSent: 2, Rejected: 2},
+			"Everything Asana sent was verified and stored exactly once; the forgeries were refused; the webhook is gone.\n"},
+		{"stopped after one forgery", Summary{ForgeriesSent: 1, Rejected: 1},
+			"The scene was stopped before its end. Everything Asana sent was verified and stored exactly once; the forgery was refused; the webhook is gone.\n"},
+		{"stopped before any forgery", Summary{},
+			"The scene was stopped before its end. Everything Asana sent was verified and stored exactly once; the webhook is gone.\n"},
+		{"does not add up", Summary{Completed: true, EmulatorEvents: 2, StoredEvents: 1},
+			"Something does not add up: the emulator delivered 2 events but the store holds 1.\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			tt.s.EventsLogged = -1
+			tt.s.print(&b)
+			out := b.String()
+			last := out[strings.LastIndex(strings.TrimSuffix(out, "\n"), "\n")+1:]
+			if last != tt.want {
+				t.Errorf("last line = %q, want %q", last, tt.want)
+			}
+		})
+	}
+}

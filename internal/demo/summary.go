@@ -133,6 +133,24 @@ func (s Summary) print(w io.Writer) {
 	if m := s.Mismatch(); m != "" {
 		fmt.Fprintf(w, "Something does not add up: %s.\n", m)
 	} else {
-		fmt.Fprintln(w, "Everything Asana sent was verified and stored exactly once; the forgeries were refused; the webhook is gone.")
+		fmt.Fprintln(w, s.verdict())
 	}
+}
+
+// verdict is the closing sentence of a summary that adds up; it claims only
+// what the run did (an interrupted scene may have sent no forgery).
+func (s Summary) verdict() string {
+	var b strings.Builder
+	if !s.Completed {
+		b.WriteString("The scene was stopped before its end. ")
+	}
+	b.WriteString("Everything Asana sent was verified and stored exactly once")
+	switch {
+	case s.ForgeriesSent == 1:
+		b.WriteString("; the forgery was refused")
+	case s.ForgeriesSent > 1:
+		b.WriteString("; the forgeries were refused")
+	}
+	b.WriteString("; the webhook is gone.")
+	return b.String()
 }
