@@ -24,6 +24,10 @@ import (
 // dropped first.
 const MaxRecords = 10000
 
+// MaxRecordBytes bounds the request and response bodies the records hold
+// together; older records are dropped first, but the newest is always kept.
+const MaxRecordBytes = 64 << 20
+
 // excerptLimit caps the response body kept in records and failure texts.
 const excerptLimit = 1024
 
@@ -56,8 +60,9 @@ type Engine struct {
 	rng      *rand.Rand
 	workers  map[string]*worker   // active webhooks by gid
 	running  map[*worker]struct{} // goroutines still running (incl. removed ones finishing)
-	records  []Record             // ring buffer of the last MaxRecords
-	recStart int                  // index of the oldest record in records
+	records  []Record             // records[recStart:] are kept, oldest first
+	recStart int                  // index of the oldest kept record
+	recBytes int                  // body bytes of the kept records
 	nextID   int64
 	closed   bool
 	wg       sync.WaitGroup
@@ -316,8 +321,7 @@ func (e *Engine) Records(gid string) []Record {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []Record
-	for i := range e.records {
-		r := e.records[(e.recStart+i)%len(e.records)]
+	for _, r := range e.records[e.recStart:] {
 		if gid != "" && r.WebhookGID != gid {
 			continue
 		}
@@ -358,7 +362,7 @@ func (e *Engine) Reset() {
 	e.mu.Unlock()
 	e.waitStopped(stopping)
 	e.mu.Lock()
-	e.records, e.recStart = nil, 0
+	e.records, e.recStart, e.recBytes = nil, 0, 0
 	e.mu.Unlock()
 }
 
@@ -845,19 +849,28 @@ func redact(h http.Header) http.Header {
 	return c
 }
 
-// addRecord appends rec to the ring of records.
+// addRecord appends rec to the records, dropping the oldest beyond
+// MaxRecords records or MaxRecordBytes body bytes.
 func (e *Engine) addRecord(rec Record) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.nextID++
 	rec.ID = e.nextID
-	if len(e.records) < MaxRecords {
-		e.records = append(e.records, rec)
-		return
+	e.records = append(e.records, rec)
+	e.recBytes += recordBytes(rec)
+	for len(e.records)-e.recStart > 1 &&
+		(len(e.records)-e.recStart > MaxRecords || e.recBytes > MaxRecordBytes) {
+		e.recBytes -= recordBytes(e.records[e.recStart])
+		e.records[e.recStart] = Record{} // let the bodies be collected
+		e.recStart++
 	}
-	e.records[e.recStart] = rec
-	e.recStart = (e.recStart + 1) % len(e.records)
+	if e.recStart > len(e.records)/2 {
+		e.records = append([]Record(nil), e.records[e.recStart:]...)
+		e.recStart = 0
+	}
 }
+
+func recordBytes(r Record) int { return len(r.RequestBody) + len(r.ResponseBody) }
 
 func timePtr(t time.Time) *time.Time {
 	if t.IsZero() {

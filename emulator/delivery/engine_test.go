@@ -921,3 +921,37 @@ func TestResetWithConcurrentAdd(t *testing.T) {
 		t.Fatal("Reset did not return: it waits for a webhook added after it started")
 	}
 }
+
+// TestRecordBytesAreCapped checks that the records' bodies are bounded in
+// bytes, not only in number: MaxRecords bodies of a full batch of large
+// injected events would otherwise hold gigabytes.
+func TestRecordBytesAreCapped(t *testing.T) {
+	e := New(Config{}, clock.NewFake(t0), nil, nil)
+	defer e.Close()
+	body := make([]byte, 1<<20)
+	n := MaxRecordBytes/len(body) + 20
+	for range n {
+		e.addRecord(Record{WebhookGID: "1", RequestBody: body, ResponseBody: "ok"})
+	}
+	recs := e.Records("")
+	total := 0
+	for _, r := range recs {
+		total += len(r.RequestBody) + len(r.ResponseBody)
+	}
+	if total > MaxRecordBytes {
+		t.Errorf("records hold %d body bytes, more than MaxRecordBytes (%d)", total, MaxRecordBytes)
+	}
+	if len(recs) == 0 || recs[len(recs)-1].ID != int64(n) {
+		t.Fatalf("the newest record was dropped")
+	}
+	for i := 1; i < len(recs); i++ {
+		if recs[i].ID != recs[i-1].ID+1 {
+			t.Fatalf("records out of order at %d", i)
+		}
+	}
+	// One record larger than the cap is still kept, alone.
+	e.addRecord(Record{WebhookGID: "1", RequestBody: make([]byte, MaxRecordBytes+1)})
+	if recs := e.Records(""); len(recs) != 1 || recs[0].ID != int64(n+1) {
+		t.Errorf("after a huge record: %d records", len(recs))
+	}
+}
