@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -152,6 +153,16 @@ func TestRunOnce(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+	// Every event left out by the filter is told where it happens, so the
+	// narration adds up to the summary's "left out by filter".
+	told := 0
+	for _, m := range regexp.MustCompile(`Asana (?:also )?logged (\d+) events? for this change`).FindAllStringSubmatch(out, -1) {
+		n, _ := strconv.Atoi(m[1])
+		told += n
+	}
+	if left := sum.EventsLogged - sum.EmulatorEvents; told != left {
+		t.Errorf("the scene tells of %d events outside the filter, the summary counts %d", told, left)
 	}
 	checkNoSecret(t, "stdout", out)
 	checkNoSecret(t, "stderr", stderr.String())

@@ -318,6 +318,10 @@ func (d *run) step(ctx context.Context, say, call string, act func(context.Conte
 	if err := d.pause(ctx); err != nil {
 		return err
 	}
+	if left := len(events) - passing; passing > 0 && left > 0 {
+		t.sayf("  (Asana also logged %d %s for this change outside the webhook's filter: not delivered.)",
+			left, plural(left, "event", "events"))
+	}
 	if passing == 0 && len(events) > 0 {
 		if d.attempts() == attempts {
 			t.sayf("  Asana logged %d %s for this change (GET /events shows it), but the webhook's filter leaves it out:",

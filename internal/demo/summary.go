@@ -123,7 +123,7 @@ func (s Summary) print(w io.Writer) {
 	fmt.Fprintf(w, "  deliveries:          %d sent by Asana (the emulator), %d verified and stored\n", s.EmulatorDeliveries, s.StoredDeliveries)
 	fmt.Fprintf(w, "  events:              %d sent, %d stored (%d distinct)\n", s.EmulatorEvents, s.StoredEvents, s.DistinctEvents)
 	if s.EventsLogged >= 0 {
-		fmt.Fprintf(w, "  left out by filter:  %d of the %d changes in Asana's /events log were outside the webhook's filter\n",
+		fmt.Fprintf(w, "  left out by filter:  %d of the %d events in Asana's /events log were outside the webhook's filter\n",
 			max(0, s.EventsLogged-s.EmulatorEvents), s.EventsLogged)
 	}
 	fmt.Fprintf(w, "  heartbeats:          %d sent, %d stored\n", s.EmulatorHeartbeats, s.StoredHeartbeats)
