@@ -109,6 +109,20 @@ public port, the original inspector's pages (/all_webhooks, /create_webhook,
 	return cmd
 }
 
+// loopbackHost reports whether a listen address's host is certainly
+// loopback: localhost or a loopback IP. An empty host (every interface) is
+// not; other names are left to the inspector, which resolves them.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return host != "" // a name: decided when the UI listens
+	}
+	return ip.IsLoopback()
+}
+
 // legacyTarget turns the original inspector's <ngrok-subdomain> <port> into
 // a public URL and a listen address.
 func legacyTarget(sub, port string) (publicURL, listen string, err error) {
@@ -143,10 +157,20 @@ func (a *App) runInspect(ctx context.Context, cmd *cobra.Command, o inspectOptio
 	}
 	publicURL, err := app.ParsePublicURL(o.publicURL)
 	if err != nil {
-		return usageErrorf("--public-url: %v", err)
+		// app's message starts "public URL": name the flag instead.
+		return usageErrorf("--public-url%s", strings.TrimPrefix(err.Error(), "public URL"))
 	}
 	if _, _, err := net.SplitHostPort(o.listen); err != nil {
 		return usageErrorf("--listen %q: want host:port, such as 127.0.0.1:8090", o.listen)
+	}
+	if o.uiListen != "" {
+		host, _, err := net.SplitHostPort(o.uiListen)
+		if err != nil {
+			return usageErrorf("--ui-listen %q: want host:port, such as 127.0.0.1:8091", o.uiListen)
+		}
+		if !o.uiAllowRemote && !loopbackHost(host) {
+			return usageErrorf("--ui-listen %s is not a loopback address: anyone who reaches it could create and delete webhooks; pass --ui-allow-remote to serve it there anyway", o.uiListen)
+		}
 	}
 	if o.healthInterval <= 0 {
 		return usageErrorf("--health-interval %s: want a positive duration such as 1m", o.healthInterval)

@@ -321,7 +321,11 @@ func TestInspectUsageErrors(t *testing.T) {
 		want string
 	}{
 		{"no public url", []string{"inspect"}, "--public-url is required"},
-		{"bad public url", []string{"inspect", "--public-url", "ftp://x"}, "want an http:// or https:// URL"},
+		{"bad public url", []string{"inspect", "--public-url", "ftp://x"}, `asana-webhooks: --public-url "ftp://x": want an http:// or https:// URL`},
+		{"bad ui listen", []string{"inspect", "--public-url", "https://x.example", "--ui-listen", "8091"}, `--ui-listen "8091": want host:port`},
+		{"remote ui", []string{"inspect", "--public-url", "https://x.example", "--ui-listen", "0.0.0.0:8091"}, "--ui-listen 0.0.0.0:8091 is not a loopback address"},
+		{"ui on every interface", []string{"inspect", "--public-url", "https://x.example", "--ui-listen", ":8091"}, "pass --ui-allow-remote"},
+		{"remote ui, IPv6", []string{"inspect", "--public-url", "https://x.example", "--ui-listen", "[2001:db8::1]:8091"}, "not a loopback address"},
 		{"query in public url", []string{"inspect", "--public-url", "https://x.example/?a=b"}, "without query"},
 		{"one legacy arg", []string{"inspect", "abc"}, "legacy <ngrok-subdomain> <port>"},
 		{"bad legacy port", []string{"inspect", "abc", "99999"}, `port "99999"`},

@@ -129,3 +129,21 @@ func TestRefusedTokenIsExplained(t *testing.T) {
 		})
 	}
 }
+
+func TestLoopbackHost(t *testing.T) {
+	tests := []struct {
+		host string
+		want bool
+	}{
+		{"127.0.0.1", true}, {"127.8.9.10", true}, {"::1", true}, {"localhost", true}, {"LOCALHOST", true},
+		{"", false}, {"0.0.0.0", false}, {"::", false}, {"10.0.0.1", false}, {"2001:db8::1", false},
+		{"my-laptop.lan", true}, // a name is resolved by the inspector itself
+	}
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			if got := loopbackHost(tt.host); got != tt.want {
+				t.Errorf("loopbackHost(%q) = %v, want %v", tt.host, got, tt.want)
+			}
+		})
+	}
+}
