@@ -71,10 +71,13 @@ func (f *Fake) NewTimer(d time.Duration) Timer {
 	return t
 }
 
-// Advance moves the clock forward by d and fires the timers that are due.
+// Advance moves the clock forward by d (a negative d is ignored: time never
+// goes back) and fires the timers that are due.
 func (f *Fake) Advance(d time.Duration) {
 	f.mu.Lock()
-	f.now = f.now.Add(d)
+	if d > 0 {
+		f.now = f.now.Add(d)
+	}
 	f.fireLocked()
 	f.mu.Unlock()
 }

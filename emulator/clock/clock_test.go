@@ -265,3 +265,14 @@ func TestRealClock(t *testing.T) {
 		t.Fatal("Stop after firing returned true")
 	}
 }
+
+// TestFakeNeverGoesBackwards checks that a negative Advance is ignored, as
+// Set ignores an earlier time and Shifted a negative Advance: the delivery
+// engine and the rate limiter assume time never goes back.
+func TestFakeNeverGoesBackwards(t *testing.T) {
+	f := NewFake(start)
+	f.Advance(-time.Hour)
+	if got := f.Now(); !got.Equal(start) {
+		t.Errorf("after Advance(-1h) Now() = %v, want %v", got, start)
+	}
+}
