@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,8 +37,10 @@ group commit) before its 200, exactly as in "inspect". Each delivery carries
 one new event. Files go to a temporary directory unless --dir says where (the
 disk under it decides the cost of fsync); they are removed at the end.
 
-The issue's target, at concurrency 16: at least 25% of the bare handler's rate
-and a p99 under 20 ms.`,
+The run takes about 2 x --duration x the number of concurrencies (18 s by
+default); Ctrl+C stops it (exit 130, no report). The receiver's target, at
+concurrency 16: at least 25% of the bare handler's rate and a p99 under 20 ms;
+the table says whether it was met.`,
 		Example: `  asana-webhooks bench
   asana-webhooks bench --duration 10s --concurrency 1,16,64
   asana-webhooks bench --json | jq '.results[] | select(.handler == "receiver")'`,
@@ -66,13 +70,20 @@ func (a *App) runBench(ctx context.Context, o benchOptions) error {
 		}
 	}
 	if !o.json {
-		fmt.Fprintf(a.Stderr, "measuring for %s per handler at concurrency %v...\n", o.duration, o.concurrency)
+		levels := make([]string, len(o.concurrency))
+		for i, c := range o.concurrency {
+			levels[i] = strconv.Itoa(c)
+		}
+		total := 2 * o.duration * time.Duration(len(o.concurrency))
+		fmt.Fprintf(a.Stderr, "measuring the receiver and a bare handler for %s each at concurrency %s: about %s (Ctrl+C to stop)...\n",
+			o.duration, strings.Join(levels, ", "), total.Round(time.Second/10))
 	}
 	rep, err := bench.Run(ctx, bench.Config{Concurrency: o.concurrency, Duration: o.duration, Dir: o.dir})
+	if ctx.Err() != nil {
+		// Interrupted: a partial measurement is no report; exit 130.
+		return fmt.Errorf("bench: %w", ctx.Err())
+	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil // interrupted: nothing to report
-		}
 		return fmt.Errorf("bench: %w", err)
 	}
 	if o.json {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/asana-webhooks/asana-webhooks/internal/bench"
 )
@@ -25,6 +26,9 @@ func TestBenchCommand(t *testing.T) {
 		code, out, errOut := run(t, "--duration", "100ms", "--concurrency", "1,16", "--dir", t.TempDir())
 		if code != ExitOK {
 			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		}
+		if want := "measuring the receiver and a bare handler for 100ms each at concurrency 1, 16: about 400ms (Ctrl+C to stop)...\n"; errOut != want {
+			t.Errorf("stderr = %q, want the progress line %q", errOut, want)
 		}
 		for _, want := range []string{"CONCURRENCY", "DELIVERIES/S", "P99", "VS BARE", "\n1 ", "\n16 ", "bare", "receiver", "synchronous=FULL", "target at concurrency 16"} {
 			if !strings.Contains(out, want) {
@@ -46,6 +50,32 @@ func TestBenchCommand(t *testing.T) {
 		}
 		if rep.TargetMet != nil {
 			t.Errorf("target judged without concurrency 16: %v", *rep.TargetMet)
+		}
+	})
+	t.Run("interrupted", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		var out, errOut syncBuffer
+		done := make(chan int, 1)
+		go func() {
+			done <- Main(ctx, []string{"bench", "--duration", "30s", "--concurrency", "1"}, Env{
+				Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }, WorkDir: t.TempDir(), Version: "test",
+			})
+		}()
+		pollUntil(t, "the bench to start", func() bool { return strings.Contains(errOut.String(), "measuring") })
+		cancel()
+		select {
+		case code := <-done:
+			if code != ExitInterrupted {
+				t.Errorf("exit %d, want %d; stderr %q", code, ExitInterrupted, errOut.String())
+			}
+			if out.String() != "" {
+				t.Errorf("stdout = %q, want no report", out.String())
+			}
+			if !strings.HasSuffix(errOut.String(), "asana-webhooks: interrupted\n") {
+				t.Errorf("stderr = %q, want it to end with the interruption", errOut.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("bench did not stop within 30s of its interruption")
 		}
 	})
 	for _, tt := range []struct {
