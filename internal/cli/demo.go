@@ -27,20 +27,24 @@ renamed, followed, assigned, given a due date, commented on, moved between
 sections, completed and deleted, a subtask, and a description edit that the
 webhook's filter leaves out (and so is not delivered). Every delivery is
 verified, stored and shown as it arrives, here and in the web UI (the demo
-prints its address). The emulator's clock then jumps 8
-hours to show a heartbeat, and the demo forges a delivery and a second
-handshake, which the receiver refuses.
+prints its address). The emulator's clock then jumps 8 hours to show a
+heartbeat, and the demo forges a delivery and a second handshake, which the
+receiver refuses.
 
 Without --once the demo keeps running after the scene, so you can make your own
 changes (it prints how); Ctrl+C deletes the webhook, prints a summary and exits
 0. With --once it does that right after the scene, quickly. The summary is
-counted from the emulator's delivery records and the inspector's store; its
-last line is the same summary as JSON. The exit code is 1 if they disagree.`,
+counted from the emulator's delivery records and the inspector's store; the
+last line is the same summary as one JSON object after "summary (JSON): ".
+The exit code is 1 if the two sides disagree.`,
 		Example: `  # The whole tour, at a human pace; Ctrl+C when you have seen enough
   asana-webhooks demo
 
   # Quickly, once (under 30 seconds), e.g. in CI
-  asana-webhooks demo --once`,
+  asana-webhooks demo --once
+
+  # Only the summary, as JSON
+  asana-webhooks demo --once | sed -n 's/^summary (JSON): //p' | jq .`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("pace") && o.pace <= 0 {
