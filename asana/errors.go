@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -109,13 +110,17 @@ func ParseError(status int, header http.Header, body []byte) *APIError {
 }
 
 // parseRetryAfter reads Retry-After as seconds or as an HTTP date; zero when
-// absent or unreadable.
+// absent or unreadable. Seconds beyond what a Duration holds saturate.
 func parseRetryAfter(v string) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+	// On overflow ParseInt returns MaxInt64 with ErrRange.
+	if n, err := strconv.ParseInt(v, 10, 64); (err == nil || errors.Is(err, strconv.ErrRange)) && n >= 0 {
+		if n > int64(math.MaxInt64/time.Second) {
+			return math.MaxInt64
+		}
 		return time.Duration(n) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {

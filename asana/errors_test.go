@@ -3,6 +3,7 @@ package asana
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"testing"
 	"time"
@@ -148,6 +149,11 @@ func TestParseRetryAfter(t *testing.T) {
 		{"negative", "-5", 0, 0},
 		{"garbage", "soon", 0, 0},
 		{"fraction", "1.5", 0, 0},
+		// Seconds beyond what a Duration holds saturate instead of wrapping
+		// around to a negative or arbitrary wait.
+		{"wraps negative", "10000000000", 1 << 62, math.MaxInt64},
+		{"huge", "99999999999", 1 << 62, math.MaxInt64},
+		{"beyond int64", "99999999999999999999", 1 << 62, math.MaxInt64},
 		// Generous bounds: the date is relative to the real clock.
 		{"http date ahead", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat), 58 * time.Minute, time.Hour},
 		{"http date past", time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat), 0, 0},
