@@ -289,15 +289,20 @@ func readDotEnv(dir string) (map[string]string, error) {
 		return map[string]string{}, nil
 	}
 	path := filepath.Join(dir, DotEnvFile)
-	f, err := os.Open(path)
+	// Read it whole first, so that a file that cannot be read (a directory,
+	// say) is reported as such, not as a syntax error.
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[string]string{}, nil
 	}
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is already in the message
+		}
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	defer f.Close()
-	m, err := godotenv.Parse(f)
+	m, err := godotenv.UnmarshalBytes(b)
 	if err != nil {
 		// The parser quotes the offending text, which may be a token: keep
 		// only the kind of mistake.

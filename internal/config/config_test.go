@@ -277,3 +277,20 @@ func TestEnvLookupBadDotEnv(t *testing.T) {
 		t.Errorf("error %q quotes the file", err)
 	}
 }
+
+// TestDotEnvUnreadable checks that a .env that cannot be read is reported
+// as such, with its path, and not as a syntax error.
+func TestDotEnvUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, DotEnvFile)
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(Source{WorkDir: dir, Getenv: envFunc(nil)}, Flags{})
+	if err == nil {
+		t.Fatal("Load succeeded with a directory as .env")
+	}
+	if want := "read " + path + ": is a directory"; err.Error() != want {
+		t.Errorf("error = %q, want %q", err, want)
+	}
+}
