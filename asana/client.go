@@ -39,6 +39,9 @@ const (
 	maxResponseBytes = 32 << 20
 	// maxBackoff caps the exponential backoff between retries.
 	maxBackoff = 30 * time.Second
+	// maxRetryAfter is the longest Retry-After a call waits for; a longer
+	// one ends the call with the 429 (or 5xx) and its RetryAfter.
+	maxRetryAfter = 10 * time.Minute
 	// maxPages guards list calls against a server that never ends a listing.
 	maxPages   = 10000
 	modulePath = "github.com/asana-webhooks/asana-webhooks"
@@ -49,8 +52,9 @@ const (
 // Each attempt of a call is bounded by the call timeout (CreateWebhook by the
 // longer create timeout). A 429 is retried after its Retry-After for every
 // call; a 5xx or a network error is retried with exponential backoff (1, 2, 4,
-// 8 s...) only for GET, PUT and DELETE. Errors name the operation and never
-// contain the token.
+// 8 s...) only for GET, PUT and DELETE. A Retry-After over ten minutes is
+// not waited for: the call returns the *APIError, whose RetryAfter says it.
+// Errors name the operation and never contain the token.
 type Client struct {
 	baseURL       string
 	token         string
@@ -326,7 +330,7 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 				wait = backoff(attempt)
 			}
 		}
-		if !retryable || attempt >= c.maxRetries {
+		if !retryable || attempt >= c.maxRetries || wait > maxRetryAfter {
 			if err != nil {
 				return nil, err
 			}

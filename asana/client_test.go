@@ -254,6 +254,31 @@ func TestRetry429GivesUp(t *testing.T) {
 	}
 }
 
+// TestRetryAfterTooLongNotWaited checks that a Retry-After longer than the
+// client is willing to wait inside one call returns the 429 at once (with its
+// RetryAfter, for the caller to decide) instead of blocking for hours.
+func TestRetryAfterTooLongNotWaited(t *testing.T) {
+	for _, ra := range []string{"86400", "99999999999999999999"} {
+		t.Run(ra, func(t *testing.T) {
+			c, srv, sl := newTestClient(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+				w.Header().Set("Retry-After", ra)
+				writeJSON(w, 429, `{"errors":[{"message":"rate limit"}]}`)
+			})
+			_, err := c.GetWebhook(context.Background(), "1")
+			var ae *APIError
+			if !errors.As(err, &ae) || ae.StatusCode != 429 || ae.RetryAfter < 24*time.Hour {
+				t.Fatalf("err = %v, want a 429 APIError with its long RetryAfter", err)
+			}
+			if waits := sl.got(); len(waits) != 0 {
+				t.Errorf("waited %v, want no wait", waits)
+			}
+			if got := len(srv.requests()); got != 1 {
+				t.Errorf("requests = %d, want 1", got)
+			}
+		})
+	}
+}
+
 func TestBackoff5xx(t *testing.T) {
 	tests := []struct {
 		name       string
