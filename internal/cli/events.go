@@ -125,7 +125,7 @@ func (a *App) runEvents(ctx context.Context, cmd *cobra.Command, o eventsOptions
 			}
 		case err != nil:
 			if isPermanent(err) {
-				return fmt.Errorf("poll events on %s: %w", o.resource, err)
+				return fmt.Errorf("resource %s: %w", o.resource, err)
 			}
 			fmt.Fprintf(a.Stderr, "asana-webhooks: warning: poll events on %s: %s; retrying in %s\n", o.resource, oneLine(err.Error()), o.interval)
 		default:

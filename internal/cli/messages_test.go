@@ -147,3 +147,36 @@ func TestLoopbackHost(t *testing.T) {
 		})
 	}
 }
+
+// TestAPIErrorWording checks the one line an API error becomes: the
+// operation is named once, with the value the user gave.
+func TestAPIErrorWording(t *testing.T) {
+	fake := newFakeAsana(t, map[string]http.HandlerFunc{
+		"GET /events": func(w http.ResponseWriter, _ *http.Request) {
+			writeAsanaError(w, http.StatusBadRequest, "resource: Not a recognized ID: 77")
+		},
+		"GET /workspaces": func(w http.ResponseWriter, _ *http.Request) {
+			writeAsanaError(w, http.StatusForbidden, "Forbidden")
+		},
+	})
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"events", []string{"events", "--resource", "77"}, "asana-webhooks: resource 77: events: asana: 400 Bad Request: resource: Not a recognized ID: 77"},
+		{"webhooks list without workspace", []string{"webhooks", "list"}, "asana-webhooks: no --workspace given: workspaces: asana: 403 Forbidden: Forbidden"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := run(t, invocation{env: map[string]string{"ASANA_PAT": "tok", "ASANA_API_URL": fake.URL, "ASANA_WEBHOOKS_DATA_DIR": t.TempDir()}, args: tt.args})
+			if res.code != ExitError {
+				t.Errorf("exit code = %d, want %d", res.code, ExitError)
+			}
+			got := lines(res.stderr)
+			if len(got) == 0 || got[len(got)-1] != tt.want {
+				t.Errorf("stderr = %q, want it to end with %q", res.stderr, tt.want)
+			}
+		})
+	}
+}

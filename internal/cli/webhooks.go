@@ -127,7 +127,7 @@ func (a *App) workspace(ctx context.Context, client *asana.Client) (string, erro
 	}
 	wss, err := client.Workspaces(ctx)
 	if err != nil {
-		return "", fmt.Errorf("no --workspace given; list workspaces: %w", err)
+		return "", fmt.Errorf("no --workspace given: %w", err)
 	}
 	switch len(wss) {
 	case 0:
