@@ -278,7 +278,7 @@ func (c *Config) EnsureDataDir() (string, error) {
 		return "", fmt.Errorf("no data directory: set --data-dir or %s (HOME is not set)", EnvDataDir)
 	}
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return "", fmt.Errorf("create data directory: %w", err)
+		return "", fmt.Errorf("create data directory %s (set --data-dir or %s to choose another): %w", c.DataDir, EnvDataDir, err)
 	}
 	return c.DataDir, nil
 }

@@ -211,6 +211,16 @@ func TestEnsureDataDir(t *testing.T) {
 	if _, err := (&Config{}).EnsureDataDir(); err == nil || !strings.Contains(err.Error(), "--data-dir") {
 		t.Errorf("EnsureDataDir with no dir = %v, want an error naming --data-dir", err)
 	}
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	under := filepath.Join(file, "asana-webhooks")
+	_, err = (&Config{DataDir: under}).EnsureDataDir()
+	want := "create data directory " + under + " (set --data-dir or ASANA_WEBHOOKS_DATA_DIR to choose another): mkdir " + file + ": not a directory"
+	if err == nil || err.Error() != want {
+		t.Errorf("EnsureDataDir under a file = %v, want %q", err, want)
+	}
 }
 
 func TestDotEnvErrorsDoNotLeakValues(t *testing.T) {
