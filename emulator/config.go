@@ -28,6 +28,7 @@ const (
 	DefaultMaxReads             = 50
 	DefaultMaxWrites            = 15
 	DefaultEventsTTL            = 24 * time.Hour
+	DefaultMaxEvents            = 100000
 	DefaultMaxBodyBytes         = 1 << 20
 	DefaultWebhooksPerResource  = 1000
 	DefaultWebhooksPerToken     = 10000
@@ -62,6 +63,10 @@ type Config struct {
 	Delivery delivery.Config
 	// EventsTTL is how long sync tokens and /events events live; 0 means 24h.
 	EventsTTL time.Duration
+	// MaxEvents is how many events the /events log keeps, oldest dropped
+	// first; a sync token whose next events were dropped gets a 412, as
+	// Asana's tokens expire sooner under load. 0 means 100,000.
+	MaxEvents int
 	// MaxBodyBytes caps request bodies; 0 means 1 MiB.
 	MaxBodyBytes int64
 	// WebhooksPerResource limits webhooks (and /events streams) per
@@ -98,6 +103,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.EventsTTL <= 0 {
 		c.EventsTTL = DefaultEventsTTL
+	}
+	if c.MaxEvents <= 0 {
+		c.MaxEvents = DefaultMaxEvents
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes

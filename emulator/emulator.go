@@ -39,6 +39,7 @@ type Emulator struct {
 	st      *state
 	events  []*event // the /events log, oldest first
 	nextSeq int64
+	dropped int64 // the highest seq dropped from the log for lack of room
 	syncs   map[string]*syncToken
 	streams map[string]*stream
 

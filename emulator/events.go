@@ -242,15 +242,24 @@ func filtersPass(filters []asana.Filter, typ, subtype, action, field string) boo
 	return false
 }
 
-// pruneEventsLocked drops events older than the TTL.
+// pruneEventsLocked drops events older than the TTL, then the oldest beyond
+// MaxEvents, remembering the last seq dropped that way: tokens before it
+// would miss events.
 func (e *Emulator) pruneEventsLocked() {
 	cutoff := e.clk.Now().Add(-e.cfg.EventsTTL)
 	i := 0
 	for i < len(e.events) && e.events[i].at.Before(cutoff) {
 		i++
 	}
+	if over := len(e.events) - i - e.cfg.MaxEvents; over > 0 {
+		i += over
+		e.dropped = e.events[i-1].seq
+	}
 	if i > 0 {
-		e.events = slices.Delete(e.events, 0, i)
+		// Reslice rather than shift: at the cap one event goes per emit.
+		// Appends move the live part to a new array as it fills.
+		clear(e.events[:i])
+		e.events = e.events[i:]
 	}
 }
 

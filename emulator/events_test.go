@@ -103,3 +103,46 @@ func TestEventsSyncTokens(t *testing.T) {
 		t.Errorf("%d events retained after the TTL", got)
 	}
 }
+
+// TestEventsLogIsBounded checks that the /events log keeps at most
+// Config.MaxEvents events (it was bounded only by the 24 h TTL, so a load
+// test could fill memory), and that a token whose next events were dropped
+// gets the 412 of a token too old ("sooner under load", reference §5.1)
+// instead of silently skipping them.
+func TestEventsLogIsBounded(t *testing.T) {
+	srv := emulatortest.New(t, emulatortest.WithConfig(func(c *emulator.Config) { c.MaxEvents = 10 }))
+	p := srv.ProjectGID()
+	path := "/events?resource=" + p
+	r := call(t, srv, srv.Token(), "GET", path, nil)
+	if r.status != http.StatusPreconditionFailed {
+		t.Fatalf("first call: %d", r.status)
+	}
+	tok := r.body["sync"].(string)
+	if _, err := srv.Emit(p, 4); err != nil {
+		t.Fatal(err)
+	}
+	r = call(t, srv, srv.Token(), "GET", path+"&sync="+tok, nil)
+	if r.status != http.StatusOK || len(r.list(t)) != 4 {
+		t.Fatalf("page: %d %s", r.status, r.raw)
+	}
+	tok = r.body["sync"].(string)
+
+	if _, err := srv.Emit(p, 20); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.State().Events; got > 10 {
+		t.Errorf("%d events retained, MaxEvents is 10", got)
+	}
+	r = call(t, srv, srv.Token(), "GET", path+"&sync="+tok, nil)
+	if r.status != http.StatusPreconditionFailed {
+		t.Fatalf("token behind dropped events: %d (%d events), want 412", r.status, len(r.body))
+	}
+	tok, _ = r.body["sync"].(string)
+	if _, err := srv.Emit(p, 2); err != nil {
+		t.Fatal(err)
+	}
+	r = call(t, srv, srv.Token(), "GET", path+"&sync="+tok, nil)
+	if r.status != http.StatusOK || len(r.list(t)) != 2 {
+		t.Fatalf("after resync: %d %s", r.status, r.raw)
+	}
+}

@@ -92,6 +92,12 @@ func (e *Emulator) serveEvents(c *call, resource string, pageSize int) (*result,
 	if tok.cached != nil {
 		return tok.cached, nil
 	}
+	if tok.cursor < e.dropped {
+		// Events after the token were dropped for room: too old now.
+		delete(e.syncs, sync)
+		fresh := e.newTokenLocked(resource, randomHex(8), e.nextSeq, "")
+		return nil, &apiError{status: http.StatusPreconditionFailed, message: msgSyncInvalid, sync: fresh}
+	}
 	data := []namedEvent{}
 	cursor := e.nextSeq
 	hasMore := false
