@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -59,8 +60,14 @@ func (a *App) openInspectorDB(ctx context.Context, o *deliveriesOptions) (inspec
 		}
 		path = filepath.Join(cfg.DataDir, InspectorDBFile)
 	}
-	if _, err := os.Stat(path); !app.IsPostgresURL(path) && errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no inspector database at %s (run `asana-webhooks inspect` first, or pass --db)", path)
+	if !app.IsPostgresURL(path) {
+		fi, err := os.Stat(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+			return nil, fmt.Errorf("no inspector database at %s (run `asana-webhooks inspect` first, or pass --db)", path)
+		case err == nil && fi.IsDir():
+			return nil, &configError{err: fmt.Errorf("--db %s is a directory: want the inspector's database file (such as %s)", path, filepath.Join(path, InspectorDBFile))}
+		}
 	}
 	st, err := app.OpenStore(ctx, path, nil, nil)
 	if err != nil {

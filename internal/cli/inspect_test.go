@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -377,6 +378,8 @@ func TestDeliveriesErrors(t *testing.T) {
 		want string
 	}{
 		{"no database", []string{"deliveries", "list", "--db", filepath.Join(t.TempDir(), "none.db")}, ExitError, "no inspector database"},
+		{"data dir is a file", []string{"deliveries", "list", "--data-dir", regularFile(t)}, ExitError, "no inspector database"},
+		{"db is a directory", []string{"deliveries", "show", "1", "--db", os.TempDir()}, ExitUsage, "is a directory: want the inspector's database file"},
 		{"bad since", []string{"deliveries", "list", "--since", "yesterday"}, ExitUsage, "--since"},
 		{"since after until", []string{"deliveries", "list", "--since", "1h", "--until", "2h"}, ExitUsage, "is not before --until"},
 		{"since equals until", []string{"deliveries", "list", "--since", "2026-12-04", "--until", "2026-12-04"}, ExitUsage, "nothing can match"},
@@ -393,6 +396,16 @@ func TestDeliveriesErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// regularFile is the path of a new empty file.
+func regularFile(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestParseWhen(t *testing.T) {
