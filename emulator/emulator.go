@@ -42,6 +42,8 @@ type Emulator struct {
 	dropped int64 // the highest seq dropped from the log for lack of room
 	syncs   map[string]*syncToken
 	streams map[string]*stream
+	// streamUses counts stream uses, to find the least recently used.
+	streamUses int64
 
 	setMu    sync.RWMutex
 	settings settings

@@ -146,3 +146,40 @@ func TestEventsLogIsBounded(t *testing.T) {
 		t.Fatalf("after resync: %d %s", r.status, r.raw)
 	}
 }
+
+// TestEventsStreamsAreBounded checks that calls without a sync token, each
+// of which opens a stream, cannot pile up streams and tokens for 24 h: a
+// resource keeps at most WebhooksPerResource streams (the limit they count
+// toward), the least recently used going first, its tokens with it.
+func TestEventsStreamsAreBounded(t *testing.T) {
+	// A fake clock that never moves: every stream is used at the same time.
+	srv, _ := emulatortest.Start(t, time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC), emulatortest.WithRateLimit(-1),
+		emulatortest.WithConfig(func(c *emulator.Config) { c.WebhooksPerResource = 5 }))
+	path := "/events?resource=" + srv.ProjectGID()
+	sync := func(q string) response {
+		t.Helper()
+		return call(t, srv, srv.Token(), "GET", path+q, nil)
+	}
+	r := sync("")
+	oldest := r.body["sync"].(string)
+	// An active poller keeps its stream however many others are opened.
+	r = sync("")
+	active := r.body["sync"].(string)
+	for range 50 {
+		if r := sync(""); r.status != http.StatusPreconditionFailed {
+			t.Fatalf("first call: %d", r.status)
+		}
+		r := sync("&sync=" + active)
+		if r.status != http.StatusOK {
+			t.Fatalf("active poller lost its stream: %d %s", r.status, r.raw)
+		}
+		active = r.body["sync"].(string)
+	}
+	st := srv.State()
+	if st.Streams > 5 || st.SyncTokens > 15 {
+		t.Errorf("%d streams and %d sync tokens retained, want at most 5 streams", st.Streams, st.SyncTokens)
+	}
+	if r := sync("&sync=" + oldest); r.status != http.StatusPreconditionFailed {
+		t.Errorf("token of an evicted stream: %d, want 412", r.status)
+	}
+}

@@ -26,6 +26,7 @@ type syncToken struct {
 type stream struct {
 	resource   string
 	lastActive time.Time
+	used       int64 // Emulator.streamUses when last used: orders streams on any clock
 }
 
 // randomHex returns n random bytes as hex. crypto/rand.Read does not fail
@@ -68,12 +69,44 @@ func (e *Emulator) newTokenLocked(resource, streamID string, cursor int64, prev 
 	tok := randomHex(16)
 	now := e.clk.Now()
 	e.syncs[tok] = &syncToken{resource: resource, stream: streamID, cursor: cursor, issued: now, prev: prev}
+	e.streamUses++
 	if s, ok := e.streams[streamID]; ok {
-		s.lastActive = now
+		s.lastActive, s.used = now, e.streamUses
 	} else {
-		e.streams[streamID] = &stream{resource: resource, lastActive: now}
+		e.streams[streamID] = &stream{resource: resource, lastActive: now, used: e.streamUses}
 	}
 	return tok
+}
+
+// resyncLocked opens a new stream on resource at the log head and returns
+// the 412 carrying its first token. The resource's least recently used
+// streams (and their tokens) make room first: streams count toward the
+// per-resource webhook limit, so more than that are never live.
+func (e *Emulator) resyncLocked(resource string) *apiError {
+	for {
+		n, oldestID := 0, ""
+		var oldest *stream
+		for id, s := range e.streams {
+			if s.resource != resource {
+				continue
+			}
+			n++
+			if oldest == nil || s.used < oldest.used {
+				oldestID, oldest = id, s
+			}
+		}
+		if n < e.cfg.WebhooksPerResource {
+			break
+		}
+		delete(e.streams, oldestID)
+		for k, t := range e.syncs {
+			if t.stream == oldestID {
+				delete(e.syncs, k)
+			}
+		}
+	}
+	fresh := e.newTokenLocked(resource, randomHex(8), e.nextSeq, "")
+	return &apiError{status: http.StatusPreconditionFailed, message: msgSyncInvalid, sync: fresh}
 }
 
 // serveEvents answers /events for resource with at most pageSize events.
@@ -86,8 +119,7 @@ func (e *Emulator) serveEvents(c *call, resource string, pageSize int) (*result,
 	now := e.clk.Now()
 	tok, ok := e.syncs[sync]
 	if sync == "" || !ok || tok.resource != resource || now.Sub(tok.issued) >= e.cfg.EventsTTL {
-		fresh := e.newTokenLocked(resource, randomHex(8), e.nextSeq, "")
-		return nil, &apiError{status: http.StatusPreconditionFailed, message: msgSyncInvalid, sync: fresh}
+		return nil, e.resyncLocked(resource)
 	}
 	if tok.cached != nil {
 		return tok.cached, nil
@@ -95,8 +127,7 @@ func (e *Emulator) serveEvents(c *call, resource string, pageSize int) (*result,
 	if tok.cursor < e.dropped {
 		// Events after the token were dropped for room: too old now.
 		delete(e.syncs, sync)
-		fresh := e.newTokenLocked(resource, randomHex(8), e.nextSeq, "")
-		return nil, &apiError{status: http.StatusPreconditionFailed, message: msgSyncInvalid, sync: fresh}
+		return nil, e.resyncLocked(resource)
 	}
 	data := []namedEvent{}
 	cursor := e.nextSeq
