@@ -180,3 +180,40 @@ func TestAPIErrorWording(t *testing.T) {
 		})
 	}
 }
+
+// TestHelpShowsOnlyUsedGlobals checks that a command's help offers only the
+// global flags it uses.
+func TestHelpShowsOnlyUsedGlobals(t *testing.T) {
+	tests := []struct {
+		args         []string
+		want, absent []string
+	}{
+		{[]string{"version", "--help"}, nil, []string{"Global Flags", "--token", "--api-url"}},
+		{[]string{"demo", "--help"}, []string{"--once"}, []string{"Global Flags", "--api-url", "--workspace"}},
+		{[]string{"bench", "--help"}, []string{"--concurrency"}, []string{"Global Flags", "--token"}},
+		{[]string{"emulate", "--help"}, []string{"--token stringArray"}, []string{"Global Flags", "--api-url", "(env ASANA_PAT"}},
+		{[]string{"deliveries", "list", "--help"}, []string{"--data-dir", "--db"}, []string{"--token", "--api-url", "--project"}},
+		{[]string{"deliveries", "--help"}, []string{"--data-dir"}, []string{"--token"}},
+		{[]string{"webhooks", "get", "--help"}, []string{"--token", "--api-url"}, nil},
+		{[]string{"inspect", "--help"}, []string{"--token", "--api-url", "--workspace", "--project", "--data-dir"}, nil},
+		{[]string{"--help"}, []string{"--token", "--api-url", "--data-dir"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			res := run(t, invocation{args: tt.args})
+			if res.code != ExitOK {
+				t.Fatalf("exit %d, stderr %q", res.code, res.stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(res.stdout, w) {
+					t.Errorf("help lacks %q", w)
+				}
+			}
+			for _, a := range tt.absent {
+				if strings.Contains(res.stdout, a) {
+					t.Errorf("help shows %q", a)
+				}
+			}
+		})
+	}
+}

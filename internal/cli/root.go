@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/asana-webhooks/asana-webhooks/internal/config"
 )
@@ -96,6 +97,7 @@ Exit codes: 0 success; 1 runtime or API error; 2 usage or configuration error;
 	for _, newCmd := range commandConstructors() {
 		root.AddCommand(newCmd(a))
 	}
+	showOnlyUsedGlobals(root)
 	annotateEnv(root)
 	a.markRuns(root)
 	return root
@@ -139,5 +141,50 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 			return &usageError{err: err}
 		}
 		return nil
+	}
+}
+
+// globalsUsed names, for each top-level command that does not use every
+// global flag, the ones it does (its subcommands included).
+func globalsUsed() map[string][]string {
+	return map[string][]string{
+		"version":    nil,
+		"demo":       nil,
+		"bench":      nil,
+		"emulate":    nil,
+		"deliveries": {"data-dir"},
+	}
+}
+
+// showOnlyUsedGlobals makes the help of the commands in globalsUsed list
+// only the global flags they use: "deliveries --help" says no token is
+// needed, and must not then offer --token.
+func showOnlyUsedGlobals(root *cobra.Command) {
+	help := root.HelpFunc()
+	used := globalsUsed()
+	for _, c := range root.Commands() {
+		names, ok := used[c.Name()]
+		if !ok {
+			continue
+		}
+		keep := map[string]bool{"help": true}
+		for _, n := range names {
+			keep[n] = true
+		}
+		c.SetHelpFunc(func(cmd *cobra.Command, args []string) {
+			var hidden []*pflag.Flag
+			cmd.Root().PersistentFlags().VisitAll(func(f *pflag.Flag) {
+				if !keep[f.Name] && !f.Hidden {
+					f.Hidden = true
+					hidden = append(hidden, f)
+				}
+			})
+			defer func() {
+				for _, f := range hidden {
+					f.Hidden = false
+				}
+			}()
+			help(cmd, args)
+		})
 	}
 }
