@@ -321,13 +321,24 @@ func (e *Emulator) Reset() error {
 	if err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
-	e.engine.Reset()
+	// The state goes first: a webhook created from now on is in the new
+	// state. The engine's reset may stop its worker too; it gets it back
+	// below, so the API and the engine agree once Reset returns.
 	e.mu.Lock()
 	st.nextGID = max(st.nextGID, e.st.nextGID)
 	e.st = st
 	e.events = nil
 	e.syncs = map[string]*syncToken{}
 	e.streams = map[string]*stream{}
+	e.mu.Unlock()
+	e.engine.Reset()
+	e.mu.Lock()
+	for _, g := range e.st.hookOrder {
+		if _, ok := e.engine.Health(g); !ok {
+			h := e.st.hooks[g]
+			e.engine.Add(delivery.Target{GID: g, URL: h.target, Secret: h.secret})
+		}
+	}
 	e.mu.Unlock()
 	e.limMu.Lock()
 	e.windows = map[string][]time.Time{}

@@ -1,8 +1,10 @@
 package emulator_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -294,5 +296,76 @@ func TestResetDuringHandshake(t *testing.T) {
 	}
 	if r := call(t, srv, srv.Token(), "GET", "/webhooks/"+c.gid, nil); r.status != http.StatusOK {
 		t.Errorf("webhook after the create: %d %s", r.status, r.raw)
+	}
+}
+
+// blockingHandler is a slog handler that blocks the goroutine logging a
+// given message until released, to hold a goroutine at a known point.
+type blockingHandler struct {
+	msg      string
+	entered  chan struct{}
+	release  chan struct{}
+	once     *sync.Once
+	released *sync.Once
+}
+
+func (h blockingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h blockingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h blockingHandler) WithGroup(string) slog.Handler            { return h }
+func (h blockingHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.once.Do(func() { close(h.entered) })
+		<-h.release
+	}
+	return nil
+}
+
+// TestResetKeepsWorkersAndWebhooksInStep checks that a webhook created while
+// a Reset waits for the delivery engine ends up either gone or delivering:
+// Reset used to stop the engine first and swap the state after, so such a
+// webhook vanished from the API while its worker kept sending heartbeats.
+func TestResetKeepsWorkersAndWebhooksInStep(t *testing.T) {
+	bh := blockingHandler{msg: "webhook deleted after failing deliveries", entered: make(chan struct{}),
+		release: make(chan struct{}), once: &sync.Once{}, released: &sync.Once{}}
+	releaseLog := func() { bh.released.Do(func() { close(bh.release) }) }
+	t.Cleanup(releaseLog)
+	srv, clk := emulatortest.Start(t, time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC),
+		emulatortest.WithLogger(slog.New(bh)))
+	failing := newReceiver(t)
+	failing.mu.Lock()
+	failing.status = http.StatusInternalServerError
+	failing.mu.Unlock()
+	createWebhook(t, srv, srv.Token(), srv.ProjectGID(), failing.URL, nil)
+	failing.waitFor(t, "the initial heartbeat", func(d []delivered) bool { return len(d) >= 1 })
+	// The failing webhook is deleted 24 h later; its goroutine stops in the
+	// log call, so a Reset waits for it.
+	deadline := time.Now().Add(30 * time.Second)
+	for done := false; !done; {
+		clk.Advance(time.Hour)
+		select {
+		case <-bh.entered:
+			done = true
+		case <-time.After(10 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("the failing webhook was not deleted")
+			}
+		}
+	}
+	reset := make(chan error, 1)
+	go func() { reset <- srv.Reset() }()
+	time.Sleep(50 * time.Millisecond) // let Reset start waiting; the test holds whatever the timing
+	ok := newReceiver(t)
+	createWebhook(t, srv, srv.Token(), srv.ProjectGID(), ok.URL, nil)
+	releaseLog()
+	select {
+	case err := <-reset:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Reset did not return")
+	}
+	if hooks, workers := len(srv.WebhookGIDs()), srv.Heartbeat(""); hooks != workers {
+		t.Errorf("%d webhooks in the API but %d delivering", hooks, workers)
 	}
 }
