@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
 
 	"github.com/joho/godotenv"
 )
@@ -168,6 +169,9 @@ func Load(src Source, fl Flags) (*Config, error) {
 		c.Token, c.TokenSource = dot[EnvLegacyToken], DotEnvFile+" "+EnvLegacyToken
 	}
 
+	// A line break or a space around a pasted token is not part of it.
+	c.Token = strings.TrimSpace(c.Token)
+
 	c.Workspace = pick(fl.Workspace, getenv(EnvWorkspace), dot[EnvWorkspace])
 	c.Project = pick(fl.Project, getenv(EnvProject), dot[EnvProject])
 
@@ -208,10 +212,18 @@ func Load(src Source, fl Flags) (*Config, error) {
 	return c, nil
 }
 
-// RequireToken returns ErrNoToken when no token was configured.
+// RequireToken returns ErrNoToken when no token was configured, and an
+// error naming the token's source (never its value) when it holds a space
+// or a control character, which no Asana token does and no HTTP header
+// may carry.
 func (c *Config) RequireToken() error {
 	if c.Token == "" {
 		return ErrNoToken
+	}
+	for _, r := range c.Token {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return fmt.Errorf("the token from %s contains a space or a control character, which an Asana token never does (two values pasted together?)", c.TokenSource)
+		}
 	}
 	return nil
 }

@@ -122,6 +122,44 @@ func TestRequireToken(t *testing.T) {
 	}
 }
 
+func TestRequireTokenShape(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		flag    string
+		want    string // the token kept; "" when an error is expected
+		wantErr string
+	}{
+		{name: "plain", env: map[string]string{"ASANA_PAT": "2/1234/5678:abcd"}, want: "2/1234/5678:abcd"},
+		{name: "trailing line break", env: map[string]string{"ASANA_PAT": "2/1234/5678:abcd\n"}, want: "2/1234/5678:abcd"},
+		{name: "spaces around", flag: "  2/1234/5678:abcd ", want: "2/1234/5678:abcd"},
+		{name: "line break inside", env: map[string]string{"ASANA_PAT": "2/1234\n5678:abcd"}, wantErr: "the token from ASANA_PAT contains a space or a control character"},
+		{name: "space inside", flag: "2/1234 5678:abcd", wantErr: "the token from --token contains a space"},
+		{name: "escape character", env: map[string]string{"TEMP_PAT": "2/1234\x1b5678"}, wantErr: "the token from TEMP_PAT contains"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(Source{WorkDir: t.TempDir(), Getenv: envFunc(tt.env)}, Flags{Token: tt.flag})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.RequireToken()
+			if tt.wantErr == "" {
+				if err != nil || c.Token != tt.want {
+					t.Errorf("token %q, RequireToken = %v; want %q and no error", c.Token, err, tt.want)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("RequireToken = %v, want %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "5678") {
+				t.Errorf("error %q shows the token", err)
+			}
+		})
+	}
+}
+
 func TestValidateAPIURL(t *testing.T) {
 	tests := []struct {
 		raw     string
