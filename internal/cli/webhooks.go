@@ -339,6 +339,10 @@ changed: delete the webhook and create another.`,
 			if o.json {
 				return writeJSONLine(cmd.OutOrStdout(), h)
 			}
+			if len(h.Filters) == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "Updated webhook %s: no filters (every event on the resource is delivered)\n", clean(h.GID))
+				return nil
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Updated webhook %s: filters %s\n", clean(h.GID), clean(FormatFilters(h.Filters)))
 			return nil
 		},

@@ -258,16 +258,21 @@ func TestWebhooksUpdate(t *testing.T) {
 				return
 			}
 			got = append(got, string(body.Data.Filters))
-			writeJSON(w, 200, `{"data":`+webhookJSON("123", "77", "https://example.com/hook")+`}`)
+			// Answer with the filters asked for, as Asana does.
+			h := strings.Replace(webhookJSON("123", "77", "https://example.com/hook"),
+				`"filters":[{"resource_type":"task","action":"changed","fields":["name"]}]`, `"filters":`+string(body.Data.Filters), 1)
+			writeJSON(w, 200, `{"data":`+h+`}`)
 		},
 	})
 	env := map[string]string{"ASANA_PAT": "tok", "ASANA_API_URL": fake.URL}
 	tests := []struct {
-		args []string
-		want string
+		args       []string
+		want       string
+		wantStdout string
 	}{
-		{[]string{"--filter", "task:changed:name", "--filter", "task:added"}, `[{"resource_type":"task","action":"changed","fields":["name"]},{"resource_type":"task","action":"added"}]`},
-		{[]string{"--clear-filters"}, `[]`},
+		{[]string{"--filter", "task:changed:name", "--filter", "task:added"}, `[{"resource_type":"task","action":"changed","fields":["name"]},{"resource_type":"task","action":"added"}]`,
+			"Updated webhook 123: filters task:changed:name task:added\n"},
+		{[]string{"--clear-filters"}, `[]`, "Updated webhook 123: no filters (every event on the resource is delivered)\n"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -279,8 +284,8 @@ func TestWebhooksUpdate(t *testing.T) {
 			if len(got) != 1 || got[0] != tt.want {
 				t.Errorf("filters sent = %v, want %s", got, tt.want)
 			}
-			if !strings.Contains(res.stdout, "Updated webhook 123") {
-				t.Errorf("stdout = %q", res.stdout)
+			if res.stdout != tt.wantStdout {
+				t.Errorf("stdout = %q, want %q", res.stdout, tt.wantStdout)
 			}
 		})
 	}
