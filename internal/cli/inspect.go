@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -233,5 +235,19 @@ func (a *App) runInspect(ctx context.Context, cmd *cobra.Command, o inspectOptio
 	if err != nil {
 		return err
 	}
-	return in.Run(ctx)
+	return addrInUseHint(in.Run(ctx), o.listen)
+}
+
+// addrInUseHint adds to an "address already in use" error which flag chose
+// the address, as emulate does for --addr.
+func addrInUseHint(err error, listen string) error {
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return err
+	}
+	flag := "--ui-listen"
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Addr != nil && oe.Addr.String() == listen {
+		flag = "--listen"
+	}
+	return fmt.Errorf("%w (is another inspector running? pick another %s)", err, flag)
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -213,6 +214,37 @@ func TestHelpShowsOnlyUsedGlobals(t *testing.T) {
 				if strings.Contains(res.stdout, a) {
 					t.Errorf("help shows %q", a)
 				}
+			}
+		})
+	}
+}
+
+// TestInspectAddressInUse checks that a busy port names the flag that chose
+// it.
+func TestInspectAddressInUse(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	env := map[string]string{"ASANA_PAT": "tok", "ASANA_API_URL": "http://127.0.0.1:1"}
+	tests := []struct {
+		name, listen, ui, want string
+	}{
+		{"receiver", busy.Addr().String(), freePort(t), "(is another inspector running? pick another --listen)"},
+		{"web UI", freePort(t), busy.Addr().String(), "(is another inspector running? pick another --ui-listen)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env["ASANA_WEBHOOKS_DATA_DIR"] = t.TempDir()
+			res := run(t, invocation{env: env, args: []string{"inspect", "--public-url", "http://" + tt.listen, "--listen", tt.listen,
+				"--ui-listen", tt.ui, "--resource", "1200000000000002", "--skip-preflight"}})
+			if res.code != ExitError {
+				t.Errorf("exit code = %d, want %d", res.code, ExitError)
+			}
+			got := lines(res.stderr)
+			if len(got) == 0 || !strings.Contains(got[len(got)-1], "address already in use") || !strings.HasSuffix(got[len(got)-1], tt.want) {
+				t.Errorf("stderr = %q, want the last line to end with %q", res.stderr, tt.want)
 			}
 		})
 	}
