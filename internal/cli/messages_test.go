@@ -249,3 +249,40 @@ func TestInspectAddressInUse(t *testing.T) {
 		})
 	}
 }
+
+// TestVersionFlagAndHelpTopics checks --version (the same line as the
+// version command) and that help on an unknown topic is a usage error.
+func TestVersionFlagAndHelpTopics(t *testing.T) {
+	version := run(t, invocation{args: []string{"version"}})
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		wantStdout string // a prefix of stdout; "" for none at all
+		wantStderr string
+	}{
+		{"--version", []string{"--version"}, ExitOK, version.stdout, ""},
+		{"-v", []string{"-v"}, ExitOK, version.stdout, ""},
+		{"help on a command", []string{"help", "webhooks", "create"}, ExitOK, "Create a webhook on a resource", ""},
+		{"help alone", []string{"help"}, ExitOK, "asana-webhooks is a toolkit", ""},
+		{"help on nothing known", []string{"help", "nope"}, ExitUsage, "", `asana-webhooks: unknown help topic "nope"`},
+		{"help on a wrong subcommand", []string{"help", "webhooks", "nope"}, ExitUsage, "", `unknown help topic "webhooks nope"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := run(t, invocation{args: tt.args})
+			if res.code != tt.code {
+				t.Errorf("exit code = %d, want %d; stderr %q", res.code, tt.code, res.stderr)
+			}
+			if tt.wantStdout == "" && res.stdout != "" || !strings.HasPrefix(res.stdout, tt.wantStdout) {
+				t.Errorf("stdout = %q, want it to start with %q", res.stdout, tt.wantStdout)
+			}
+			if tt.wantStderr == "" && res.stderr != "" || !strings.Contains(res.stderr, tt.wantStderr) {
+				t.Errorf("stderr = %q, want %q", res.stderr, tt.wantStderr)
+			}
+		})
+	}
+	if !strings.HasPrefix(version.stdout, "asana-webhooks test (go") {
+		t.Errorf("version = %q", version.stdout)
+	}
+}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -72,6 +73,10 @@ Exit codes: 0 success; 1 runtime or API error; 2 usage or configuration error;
 	root.SetOut(a.Stdout)
 	root.SetErr(a.Stderr)
 	root.SetFlagErrorFunc(flagError)
+	root.SetHelpCommand(newHelpCmd())
+	// --version, as gh and stripe have it; the same line as "version".
+	root.Version = a.Version
+	root.SetVersionTemplate(strings.ReplaceAll(a.versionLine(), "{{", "{{`{{`}}"))
 
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.global.token, "token", "", "Asana personal access token")
