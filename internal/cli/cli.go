@@ -153,7 +153,10 @@ func (a *App) exitCode(ctx context.Context, cmd *cobra.Command, err error) int {
 			fmt.Fprintf(a.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		}
 		return ExitUsage
-	case ctx.Err() != nil:
+	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ctx.Err())):
+		// The interruption cut the command short. An error of its own that
+		// came after Ctrl+C (inspect could not delete its webhooks, say) is
+		// not hidden behind "interrupted": it is printed below, exit 1.
 		fmt.Fprintln(a.Stderr, "asana-webhooks: interrupted")
 		return ExitInterrupted
 	default:

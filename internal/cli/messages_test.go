@@ -1,7 +1,11 @@
 package cli
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net"
+	"net/url"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -284,5 +288,39 @@ func TestVersionFlagAndHelpTopics(t *testing.T) {
 	}
 	if !strings.HasPrefix(version.stdout, "asana-webhooks test (go") {
 		t.Errorf("version = %q", version.stdout)
+	}
+}
+
+// TestExitCodeAfterInterrupt checks that an interruption exits 130 only for
+// the error it caused: a failure of the command's own (a cleanup that could
+// not delete a webhook) is printed and exits 1.
+func TestExitCodeAfterInterrupt(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name       string
+		ctx        context.Context
+		err        error
+		code       int
+		wantStderr string
+	}{
+		{"call cut short", cancelled, fmt.Errorf("get webhook 1: %w", &url.Error{Op: "Get", URL: "http://x", Err: context.Canceled}), ExitInterrupted, "asana-webhooks: interrupted\n"},
+		{"bench cut short", cancelled, fmt.Errorf("bench: %w", context.Canceled), ExitInterrupted, "asana-webhooks: interrupted\n"},
+		{"cleanup failed after Ctrl+C", cancelled, errors.New("clean up webhooks: delete webhook 12: connection refused"), ExitError,
+			"asana-webhooks: clean up webhooks: delete webhook 12: connection refused\n"},
+		{"no interruption", context.Background(), fmt.Errorf("x: %w", context.Canceled), ExitError, "asana-webhooks: x: context canceled\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr strings.Builder
+			a := NewApp(Env{Stderr: &stderr})
+			a.runStarted = true
+			if code := a.exitCode(tt.ctx, nil, tt.err); code != tt.code {
+				t.Errorf("exit code = %d, want %d", code, tt.code)
+			}
+			if stderr.String() != tt.wantStderr {
+				t.Errorf("stderr = %q, want %q", stderr.String(), tt.wantStderr)
+			}
+		})
 	}
 }
