@@ -25,6 +25,7 @@ type emulateOptions struct {
 	rateLimit   int
 	batchWindow time.Duration
 	deadline    time.Duration
+	json        bool
 }
 
 // Environment variables of the emulate command; a flag beats its variable.
@@ -36,6 +37,7 @@ const (
 	envEmulatorRateLimit   = "ASANA_EMULATOR_RATE_LIMIT"
 	envEmulatorBatchWindow = "ASANA_EMULATOR_BATCH_WINDOW"
 	envEmulatorDeadline    = "ASANA_EMULATOR_DEADLINE"
+	envEmulatorJSON        = "ASANA_EMULATOR_JSON"
 )
 
 func newEmulateCmd(a *App) *cobra.Command {
@@ -60,7 +62,12 @@ emulator/README.md. Ctrl+C stops it.
 
 Flags have environment variables: ASANA_EMULATOR_ADDR, ASANA_EMULATOR_TOKENS
 (comma-separated), ASANA_EMULATOR_SEED, ASANA_EMULATOR_STRICT,
-ASANA_EMULATOR_RATE_LIMIT, ASANA_EMULATOR_BATCH_WINDOW, ASANA_EMULATOR_DEADLINE.`,
+ASANA_EMULATOR_RATE_LIMIT, ASANA_EMULATOR_BATCH_WINDOW, ASANA_EMULATOR_DEADLINE,
+ASANA_EMULATOR_JSON.
+
+--json prints the same start information as one JSON object on stdout, for
+scripts: {"url", "api_url", "admin_url", "workspace_gid", "project_gid",
+"tokens": [{"token", "user_gid"}]}.`,
 		Example: `  # Start it, then point any Asana client at it
   asana-webhooks emulate
   ASANA_API_URL=http://127.0.0.1:9000/api/1.0 ASANA_PAT=emulator-token \
@@ -71,7 +78,10 @@ ASANA_EMULATOR_RATE_LIMIT, ASANA_EMULATOR_BATCH_WINDOW, ASANA_EMULATOR_DEADLINE.
       --rate-limit 150 --strict
 
   # Skip to the next heartbeat
-  curl -X POST localhost:9000/_emulator/clock/advance -d '{"duration":"8h"}'`,
+  curl -X POST localhost:9000/_emulator/clock/advance -d '{"duration":"8h"}'
+
+  # On a free port, for a script: read the address from the JSON line
+  asana-webhooks emulate --addr 127.0.0.1:0 --json > emulator.json &`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runEmulate(cmd.Context(), cmd, o)
@@ -85,10 +95,12 @@ ASANA_EMULATOR_RATE_LIMIT, ASANA_EMULATOR_BATCH_WINDOW, ASANA_EMULATOR_DEADLINE.
 	f.IntVar(&o.rateLimit, "rate-limit", o.rateLimit, "requests per minute per token: 1500 paid plans, 150 free tier, 0 off")
 	f.DurationVar(&o.batchWindow, "batch-window", 0, "how long events gather before a delivery")
 	f.DurationVar(&o.deadline, "deadline", o.deadline, "per-delivery response deadline")
+	f.BoolVar(&o.json, "json", false, "print the start information as one JSON object on stdout")
 	for flag, env := range map[string]string{
 		"addr": envEmulatorAddr, "token": envEmulatorTokens, "seed": envEmulatorSeed,
 		"strict": envEmulatorStrict, "rate-limit": envEmulatorRateLimit,
 		"batch-window": envEmulatorBatchWindow, "deadline": envEmulatorDeadline,
+		"json": envEmulatorJSON,
 	} {
 		setFlagEnv(f, flag, env)
 	}
@@ -140,6 +152,19 @@ func (a *App) runEmulate(ctx context.Context, cmd *cobra.Command, o emulateOptio
 		return err
 	}
 	out := cmd.OutOrStdout()
+	if o.json {
+		info := emulatorInfo{URL: srv.URL(), APIURL: srv.BaseURL(), AdminURL: srv.AdminURL(),
+			WorkspaceGID: srv.WorkspaceGID(), ProjectGID: srv.ProjectGID(), Tokens: []emulatorToken{}}
+		for _, t := range srv.Tokens() {
+			user, _ := srv.UserGID(t)
+			info.Tokens = append(info.Tokens, emulatorToken{Token: t, UserGID: user})
+		}
+		if err := writeJSONLine(out, info); err != nil {
+			_ = srv.Close()
+			return err
+		}
+		return a.waitEmulator(ctx, srv)
+	}
 	fmt.Fprintf(out, "Asana emulator listening on %s\n", srv.URL())
 	fmt.Fprintf(out, "  API base URL:   %s\n", srv.BaseURL())
 	for i, t := range srv.Tokens() {
@@ -152,7 +177,27 @@ func (a *App) runEmulate(ctx context.Context, cmd *cobra.Command, o emulateOptio
 	fmt.Fprintf(out, "Try: ASANA_API_URL=%s ASANA_PAT=%s asana-webhooks webhooks list --workspace %s\n",
 		srv.BaseURL(), srv.Token(), srv.WorkspaceGID())
 	fmt.Fprintln(out, "Press Ctrl+C to stop.")
+	return a.waitEmulator(ctx, srv)
+}
 
+// emulatorInfo is emulate's --json line.
+type emulatorInfo struct {
+	URL          string          `json:"url"`
+	APIURL       string          `json:"api_url"`
+	AdminURL     string          `json:"admin_url"`
+	WorkspaceGID string          `json:"workspace_gid"`
+	ProjectGID   string          `json:"project_gid"`
+	Tokens       []emulatorToken `json:"tokens"`
+}
+
+// emulatorToken is one accepted token and the user it stands for.
+type emulatorToken struct {
+	Token   string `json:"token"`
+	UserGID string `json:"user_gid"`
+}
+
+// waitEmulator serves until ctx ends (Ctrl+C), then stops srv.
+func (a *App) waitEmulator(ctx context.Context, srv *emulator.Server) error {
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

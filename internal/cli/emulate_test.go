@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"regexp"
@@ -110,5 +111,52 @@ func TestEmulateBadFlags(t *testing.T) {
 				t.Errorf("exit %d, want %d; stderr %q", code, ExitUsage, stderr.String())
 			}
 		})
+	}
+}
+
+// TestEmulateJSON checks that --json prints the start information as one
+// JSON object whose API URL and token work.
+func TestEmulateJSON(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"emulate", "--addr", "127.0.0.1:0", "--json", "--token", "tok-a", "--token", "tok-b"}, Env{
+			Stdout: &stdout, Stderr: &stderr, WorkDir: t.TempDir(),
+		})
+	}()
+	pollUntil(t, "the JSON line", func() bool { return strings.HasSuffix(stdout.String(), "\n") })
+	var info emulatorInfo
+	if err := json.Unmarshal([]byte(stdout.String()), &info); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, stdout.String())
+	}
+	if !strings.HasPrefix(info.APIURL, info.URL) || info.AdminURL != info.URL+"/_emulator" || info.WorkspaceGID == "" || info.ProjectGID == "" {
+		t.Errorf("info = %+v", info)
+	}
+	if len(info.Tokens) != 2 || info.Tokens[0].Token != "tok-a" || info.Tokens[1].Token != "tok-b" || info.Tokens[0].UserGID == "" || info.Tokens[0].UserGID == info.Tokens[1].UserGID {
+		t.Errorf("tokens = %+v, want tok-a and tok-b, two users", info.Tokens)
+	}
+	req, _ := http.NewRequest("GET", info.APIURL+"/projects/"+info.ProjectGID, nil)
+	req.Header.Set("Authorization", "Bearer "+info.Tokens[1].Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET the printed project with the printed token: %d", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != ExitOK {
+			t.Errorf("exit code %d, stderr %q", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("emulate did not stop after cancel")
+	}
+	if got := lines(stdout.String()); len(got) != 1 {
+		t.Errorf("stdout has %d lines, want the JSON line only: %q", len(got), stdout.String())
 	}
 }
