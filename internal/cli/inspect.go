@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/asana-webhooks/asana-webhooks/asana"
 	"github.com/asana-webhooks/asana-webhooks/internal/app"
+	"github.com/asana-webhooks/asana-webhooks/internal/config"
 	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
 )
 
@@ -111,6 +113,22 @@ public port, the original inspector's pages (/all_webhooks, /create_webhook,
 	return cmd
 }
 
+// checkPublicScheme refuses a plain http public URL when the API is not a
+// local one: Asana delivers only to https, and would refuse the webhook
+// after the preflight had passed. ngrok prints both URLs; the https one is
+// needed.
+func checkPublicScheme(publicURL, apiURL string) error {
+	pu, err := url.Parse(publicURL)
+	if err != nil || !strings.EqualFold(pu.Scheme, "http") {
+		return nil
+	}
+	au, err := url.Parse(apiURL)
+	if err != nil || config.IsLoopbackHost(au.Hostname()) {
+		return nil // an emulator on this machine delivers to http
+	}
+	return usageErrorf("--public-url %s: Asana delivers only to https URLs; give the tunnel's https URL (plain http works only with a local emulator)", publicURL)
+}
+
 // loopbackHost reports whether a listen address's host is certainly
 // loopback: localhost or a loopback IP. An empty host (every interface) is
 // not; other names are left to the inspector, which resolves them.
@@ -183,6 +201,9 @@ func (a *App) runInspect(ctx context.Context, cmd *cobra.Command, o inspectOptio
 	}
 	cfg, err := a.Config()
 	if err != nil {
+		return err
+	}
+	if err := checkPublicScheme(publicURL, cfg.APIURL); err != nil {
 		return err
 	}
 	if len(o.resources) == 0 && cfg.Project != "" {

@@ -323,6 +323,7 @@ func TestInspectUsageErrors(t *testing.T) {
 	}{
 		{"no public url", []string{"inspect"}, "--public-url is required"},
 		{"bad public url", []string{"inspect", "--public-url", "ftp://x"}, `asana-webhooks: --public-url "ftp://x": want an http:// or https:// URL`},
+		{"plain http to Asana", []string{"inspect", "--public-url", "http://abc.ngrok-free.app"}, "--public-url http://abc.ngrok-free.app: Asana delivers only to https URLs"},
 		{"bad ui listen", []string{"inspect", "--public-url", "https://x.example", "--ui-listen", "8091"}, `--ui-listen "8091": want host:port`},
 		{"remote ui", []string{"inspect", "--public-url", "https://x.example", "--ui-listen", "0.0.0.0:8091"}, "--ui-listen 0.0.0.0:8091 is not a loopback address"},
 		{"ui on every interface", []string{"inspect", "--public-url", "https://x.example", "--ui-listen", ":8091"}, "pass --ui-allow-remote"},
