@@ -324,3 +324,39 @@ func TestExitCodeAfterInterrupt(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckGID(t *testing.T) {
+	tests := []struct {
+		gid  string
+		want string // "" when valid
+	}{
+		{"1200000000000042", ""},
+		{"7", ""},
+		{"", "webhook: empty gid"},
+		{"nope", `webhook "nope": not a gid (want digits, such as 1200000000000042)`},
+		{"12a4", `webhook "12a4": not a gid`},
+		{"-12", `webhook "-12": not a gid`},
+		{"../12", `webhook "../12": not a gid`},
+		{strings.Repeat("1", 65), "not a gid"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.gid, func(t *testing.T) {
+			err := checkGID("webhook", tt.gid)
+			if tt.want == "" {
+				if err != nil {
+					t.Errorf("checkGID(%q) = %v, want nil", tt.gid, err)
+				}
+				return
+			}
+			var ue *usageError
+			if !errors.As(err, &ue) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("checkGID(%q) = %v, want a usage error with %q", tt.gid, err, tt.want)
+			}
+		})
+	}
+	// End to end: a typo exits 2 before any request.
+	res := run(t, invocation{env: map[string]string{"ASANA_PAT": "tok", "ASANA_API_URL": "http://127.0.0.1:1"}, args: []string{"webhooks", "get", "nope"}})
+	if res.code != ExitUsage || strings.Contains(res.stderr, "retrying") {
+		t.Errorf("webhooks get nope: exit %d, stderr %q; want 2 and no request", res.code, res.stderr)
+	}
+}

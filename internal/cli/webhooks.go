@@ -38,8 +38,9 @@ aligned lines for people; --json prints one JSON object per line instead.`,
 	return cmd
 }
 
-// checkGID rejects values that cannot be an Asana gid, before they reach a
-// URL path.
+// checkGID rejects values that cannot be an Asana gid (a string of
+// digits), before they reach a URL path or the API: a typo is a usage error
+// (exit 2) here, not a 400 from Asana.
 func checkGID(what, gid string) error {
 	if gid == "" {
 		return usageErrorf("%s: empty gid", what)
@@ -48,7 +49,7 @@ func checkGID(what, gid string) error {
 		return usageErrorf("%s %.20q...: not a gid", what, gid)
 	}
 	for _, r := range gid {
-		if (r < '0' || r > '9') && (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && r != '_' && r != '-' {
+		if r < '0' || r > '9' {
 			return usageErrorf("%s %q: not a gid (want digits, such as 1200000000000042)", what, gid)
 		}
 	}
