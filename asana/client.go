@@ -3,10 +3,13 @@ package asana
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -311,6 +314,12 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 			if ctx.Err() != nil {
 				return nil, &transientError{err}
 			}
+			if permanent(err) {
+				// The request was never sent and never can be: an invalid
+				// header value (a token with a newline), a bad URL, a
+				// certificate that does not verify. Retrying cannot help.
+				return nil, err
+			}
 			uncertain = true
 			retryable = cl.idempotent
 			wait = backoff(attempt)
@@ -357,7 +366,7 @@ func (c *Client) attempt(ctx context.Context, cl call, u string, body []byte) (*
 	}
 	req, err := http.NewRequestWithContext(ctx, cl.method, u, rd)
 	if err != nil {
-		return nil, fmt.Errorf("build request: %w", err)
+		return nil, &buildError{err}
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("User-Agent", c.userAgent)
@@ -382,6 +391,47 @@ func (c *Client) attempt(ctx context.Context, cl call, u string, body []byte) (*
 	}
 	return &response{status: res.StatusCode, header: res.Header, body: b}, nil
 }
+
+// permanent reports whether a transport error is one that no retry can
+// cure, because the request was rejected before it was sent: building it
+// failed (a header field value net/http refuses, a malformed URL or an
+// unsupported scheme) or the server's certificate does not verify.
+func permanent(err error) bool {
+	var (
+		unknownCA *x509.UnknownAuthorityError
+		invalid   x509.CertificateInvalidError
+		hostname  x509.HostnameError
+		verify    *tls.CertificateVerificationError
+		rhe       tls.RecordHeaderError
+	)
+	switch {
+	case errors.As(err, &unknownCA), errors.As(err, &invalid), errors.As(err, &hostname), errors.As(err, &verify):
+		return true
+	case errors.As(err, &rhe):
+		// An https client talking to a plain-http server.
+		return true
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		var ne net.Error
+		if !errors.As(ue.Err, &ne) && !errors.Is(ue.Err, io.EOF) && !errors.Is(ue.Err, io.ErrUnexpectedEOF) {
+			msg := ue.Err.Error()
+			for _, s := range []string{"invalid header field", "invalid URL", "unsupported protocol scheme", "no Host in request URL", "invalid method", "server gave HTTP response to HTTPS client"} {
+				if strings.Contains(msg, s) {
+					return true
+				}
+			}
+		}
+	}
+	var be *buildError
+	return errors.As(err, &be)
+}
+
+// buildError is a request that could not even be built.
+type buildError struct{ err error }
+
+func (e *buildError) Error() string { return "build request: " + e.err.Error() }
+func (e *buildError) Unwrap() error { return e.err }
 
 // backoff is the wait before retry attempt+1: 1, 2, 4, 8... seconds.
 func backoff(attempt int) time.Duration {

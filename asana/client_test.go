@@ -997,3 +997,40 @@ func TestInvalidBaseURL(t *testing.T) {
 		})
 	}
 }
+
+// TestPermanentErrorsNotRetried: a request that can never be sent (an
+// invalid header value, a certificate that does not verify) fails at once,
+// without waits, while a hang-up is still retried (above).
+func TestPermanentErrorsNotRetried(t *testing.T) {
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, `{"data":{"gid":"u1"}}`)
+	}))
+	t.Cleanup(tlsSrv.Close)
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, `{"data":{"gid":"u1"}}`)
+	}))
+	t.Cleanup(plain.Close)
+	tests := []struct {
+		name  string
+		token string
+		base  string
+		want  string
+	}{
+		{name: "invalid header field value", token: "tok\nen", base: plain.URL, want: "invalid header field value"},
+		{name: "certificate signed by unknown authority", token: "tok", base: tlsSrv.URL, want: "certificate"},
+		{name: "https to a plain http server", token: "tok", base: "https://" + strings.TrimPrefix(plain.URL, "http://"), want: "HTTP response to HTTPS client"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sl := &sleepRecorder{}
+			c := NewClient(tt.token, WithBaseURL(tt.base), WithSleep(sl.sleep))
+			_, err := c.Me(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Me: err = %v, want one containing %q", err, tt.want)
+			}
+			if got := sl.got(); len(got) != 0 {
+				t.Errorf("waited %v before failing; want no retry", got)
+			}
+		})
+	}
+}
