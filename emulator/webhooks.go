@@ -224,7 +224,7 @@ func (e *Emulator) createWebhook(c *call) (*result, error) {
 	// The handshake runs while the create request is open, without locks:
 	// the receiver may well call the API while answering it.
 	if err := e.engine.Handshake(c.r.Context(), gid, target, secret); err != nil {
-		e.log.Info("webhook handshake failed", "webhook", gid, "target", target, "err", err)
+		// The engine, which ran the handshake, has logged the failure.
 		return nil, errorf(e.cfg.HandshakeFailureStatus, "The remote server did not respond to the handshake request correctly: %v", err)
 	}
 
