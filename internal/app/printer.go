@@ -253,7 +253,8 @@ func (p *printer) printJSON(d inspector.Delivery, gid string, events []inspector
 }
 
 // EventLine describes an event on one line: action, resource type and gid,
-// the changed field, the parent and the user.
+// the changed field, the parent and the user, in the words of the events
+// command: "changed  task 20  field=name (changed)  by=user 10".
 func EventLine(raw json.RawMessage) string {
 	var e asana.Event
 	if err := json.Unmarshal(raw, &e); err != nil {
@@ -277,18 +278,27 @@ func EventLine(raw json.RawMessage) string {
 		b.WriteString("  parent=" + compact(*e.Parent))
 	}
 	if e.User != nil {
-		b.WriteString("  user=" + compact(*e.User))
+		b.WriteString("  by=" + compact(*e.User))
 	}
 	return b.String()
 }
 
-// compact prints "type gid".
+// compact prints "type gid", then the quoted name when the event has one,
+// as the events command does.
 func compact(c asana.Compact) string {
-	t := orDash(c.ResourceType)
-	if c.ResourceSubtype != "" && c.ResourceSubtype != "default_task" {
-		t += "/" + c.ResourceSubtype
+	var parts []string
+	if c.ResourceType != "" {
+		t := c.ResourceType
+		if c.ResourceSubtype != "" && c.ResourceSubtype != "default_task" {
+			t += "/" + c.ResourceSubtype
+		}
+		parts = append(parts, clean(t))
 	}
-	return clean(t + " " + orDash(c.GID))
+	parts = append(parts, clean(orDash(c.GID)))
+	if c.Name != "" {
+		parts = append(parts, fmt.Sprintf("%q", c.Name))
+	}
+	return strings.Join(parts, " ")
 }
 
 // clean replaces control characters, so that text from the API (which other

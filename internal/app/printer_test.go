@@ -23,12 +23,14 @@ func TestEventLine(t *testing.T) {
 	}{
 		{"changed with everything",
 			`{"user":{"gid":"10","resource_type":"user"},"created_at":"2026-12-04T12:00:00.000Z","action":"changed","resource":{"gid":"20","resource_type":"task","resource_subtype":"milestone"},"parent":null,"change":{"field":"name","action":"changed"}}`,
-			"changed  task/milestone 20  field=name (changed)  user=user 10"},
+			"changed  task/milestone 20  field=name (changed)  by=user 10"},
 		{"added with parent",
 			`{"action":"added","resource":{"gid":"30","resource_type":"story","resource_subtype":"comment_added"},"parent":{"gid":"20","resource_type":"task"},"user":{"gid":"10","resource_type":"user"}}`,
-			"added  story/comment_added 30  parent=task 20  user=user 10"},
+			"added  story/comment_added 30  parent=task 20  by=user 10"},
 		{"no user", `{"action":"deleted","resource":{"gid":"20","resource_type":"task","resource_subtype":"default_task"}}`,
 			"deleted  task 20"},
+		{"names as the events command prints them", `{"action":"added","resource":{"gid":"20","resource_type":"task","name":"Buy milk"},"user":{"gid":"10","resource_type":"user","name":"Ann"}}`,
+			`added  task 20 "Buy milk"  by=user 10 "Ann"`},
 		{"control characters", "{\"action\":\"chan\\u001b[2Jged\",\"resource\":{\"gid\":\"1\",\"resource_type\":\"task\"}}",
 			"chan?[2Jged  task 1"},
 		{"odd types", `{"action":7,"resource":"x"}`, "7  (unusual event)"},
@@ -97,8 +99,8 @@ func TestPrinterTerminal(t *testing.T) {
 		clock(at) + "  webhook 4242 (hook " + hookID[:8] + ")  2 events, 1 new",
 		"    Content-Type: application/json",
 		"    X-Hook-Signature: " + inspector.Redacted,
-		"    added  task 20  parent=project 1200  user=user 10",
-		"    changed  task 20  field=notes (changed)  user=user 10  (seen before)",
+		"    added  task 20  parent=project 1200  by=user 10",
+		"    changed  task 20  field=notes (changed)  by=user 10  (seen before)",
 	}, "\n") + "\n"
 	if diff := cmp.Diff(want, out); diff != "" {
 		t.Errorf("terminal output (-want +got):\n%s", diff)
