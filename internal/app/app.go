@@ -273,6 +273,11 @@ func (in *Inspector) Start(ctx context.Context) error {
 	in.ui.setManager(m)
 	hooks, err := m.Start(ctx, specs)
 	if err != nil {
+		var ce *inspector.CreateError
+		if errors.As(err, &ce) {
+			// The manager's warning has said why; say it once.
+			return &toldError{text: fmt.Sprintf("no webhook was created on %s (the warning above says why)", ce.Hook.Resource.GID), err: err}
+		}
 		return err
 	}
 	for _, h := range hooks {
@@ -390,7 +395,9 @@ func (in *Inspector) Close() error {
 				in.printer.info("deleting this run's webhooks...")
 			}
 			deleted, err := in.manager.Cleanup(context.Background())
-			if err != nil {
+			if _, left := err.(*inspector.LeftError); left {
+				errs = append(errs, err) // it says which webhooks are left and how to remove them
+			} else if err != nil {
 				errs = append(errs, fmt.Errorf("clean up webhooks: %w", err))
 			}
 			if !in.cfg.Keep && err == nil {
@@ -417,6 +424,16 @@ func (in *Inspector) Close() error {
 	})
 	return in.closeErr
 }
+
+// toldError is an error the user has already read in a warning: its text
+// only refers to it, while errors.As still finds the cause.
+type toldError struct {
+	text string
+	err  error
+}
+
+func (e *toldError) Error() string { return e.text }
+func (e *toldError) Unwrap() error { return e.err }
 
 // short is the first 8 characters of a hook id, enough to tell hooks apart
 // on a terminal.

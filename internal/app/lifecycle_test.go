@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -344,6 +345,10 @@ func TestCrashRecoveryDiscardsUnlistedPendingSecret(t *testing.T) {
 type fakeAsana struct {
 	mu      sync.Mutex
 	deleted []string
+	// created201 is the secret of the 201 ("" is "another-secret", a
+	// mismatch); deleteStatus, when set, answers every delete with it.
+	created201   string
+	deleteStatus int
 }
 
 func (f *fakeAsana) handler(t *testing.T) http.Handler {
@@ -371,12 +376,21 @@ func (f *fakeAsana) handler(t *testing.T) http.Handler {
 		}
 		_, _ = io.Copy(io.Discard, res.Body)
 		res.Body.Close()
+		f.mu.Lock()
+		secret := cmp.Or(f.created201, "another-secret")
+		f.mu.Unlock()
 		w.WriteHeader(http.StatusCreated)
-		fmt.Fprintf(w, `{"data":{"gid":"777","resource_type":"webhook","active":true,"target":%q,"resource":{"gid":%q,"resource_type":"project"}},"X-Hook-Secret":"another-secret"}`,
-			body.Data.Target, body.Data.Resource)
+		fmt.Fprintf(w, `{"data":{"gid":"777","resource_type":"webhook","active":true,"target":%q,"resource":{"gid":%q,"resource_type":"project"}},"X-Hook-Secret":%q}`,
+			body.Data.Target, body.Data.Resource, secret)
 	})
 	mux.HandleFunc("DELETE /api/1.0/webhooks/{gid}", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
+		if f.deleteStatus != 0 {
+			f.mu.Unlock()
+			w.WriteHeader(f.deleteStatus)
+			fmt.Fprint(w, `{"errors":[{"message":"Forbidden"}]}`)
+			return
+		}
 		f.deleted = append(f.deleted, r.PathValue("gid"))
 		f.mu.Unlock()
 		fmt.Fprint(w, `{"data":{}}`)
@@ -396,8 +410,17 @@ func TestSecretMismatchDeletesWebhook(t *testing.T) {
 		t.Fatal(err)
 	}
 	runErr := in.Run(context.Background())
-	if runErr == nil || !strings.Contains(runErr.Error(), "differs from the handshake") {
+	var ce *inspector.CreateError
+	if !errors.As(runErr, &ce) || !strings.Contains(ce.Error(), "differs from the handshake") {
 		t.Fatalf("Run = %v; want a secret mismatch", runErr)
+	}
+	// Said once: in the warning, not again in the final error or a log line.
+	all := stdout.String() + stderr.String() + runErr.Error()
+	if n := strings.Count(all, "differs from the handshake"); n != 1 {
+		t.Errorf("the mismatch is told %d times, want once:\n%s\n%s\nerror: %v", n, stdout, stderr, runErr)
+	}
+	if strings.Contains(stderr.String(), "level=WARN") || strings.Contains(stderr.String(), "level=ERROR") {
+		t.Errorf("logged besides the warning:\n%s", stderr)
 	}
 	fake.mu.Lock()
 	deleted := slices.Clone(fake.deleted)
@@ -441,5 +464,43 @@ func TestMonitorRunsOnItsInterval(t *testing.T) {
 	}
 	if gids := srv.WebhookGIDs(); len(gids) != 0 {
 		t.Errorf("the re-created webhook was left behind: %v", gids)
+	}
+}
+
+// TestCleanupFailureSaysOnce: a webhook Asana refuses to delete at the end of
+// the run is reported once, by the error Close returns, which names it and
+// says how to remove it; no log line and no warning repeat it.
+func TestCleanupFailureSaysOnce(t *testing.T) {
+	fake := &fakeAsana{created201: "handshake-secret"}
+	api := httptest.NewServer(fake.handler(t))
+	defer api.Close()
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	in, err := New(Config{Client: asana.NewClient("tok", asana.WithBaseURL(api.URL+"/api/1.0")), Resources: []string{"555"},
+		DBPath: dbPath(t), Listen: "127.0.0.1:0", Stdout: stdout, Stderr: stderr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Start(context.Background()); err != nil {
+		t.Fatalf("Start: %v\n%s%s", err, stdout, stderr)
+	}
+	fake.mu.Lock()
+	fake.deleteStatus = http.StatusForbidden
+	fake.mu.Unlock()
+	closeErr := in.Close()
+	var le *inspector.LeftError
+	if !errors.As(closeErr, &le) {
+		t.Fatalf("Close = %v; want a LeftError", closeErr)
+	}
+	msg := closeErr.Error()
+	for _, want := range []string{"webhook 777 on 555", "left in Asana", "asana-webhooks webhooks delete 777", "same --db"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("Close error %q does not say %q", msg, want)
+		}
+	}
+	if strings.HasPrefix(msg, "clean up webhooks") || strings.Count(msg, "777") != 2 {
+		t.Errorf("Close error repeats itself: %q", msg)
+	}
+	if out := stdout.String() + stderr.String(); strings.Contains(out, "777: ") || strings.Contains(out, "level=ERROR") || strings.Contains(out, "warning: could not delete") {
+		t.Errorf("the failure is also printed or logged:\n%s", out)
 	}
 }

@@ -60,7 +60,8 @@ type HookSpec struct {
 	Filters []asana.Filter
 }
 
-// NoticeLevel says how a Notice should be shown.
+// NoticeLevel says how a Notice should be shown. A failure the Manager
+// reports in a Notice is logged at Debug only, so the user reads it once.
 type NoticeLevel string
 
 // The levels of a Notice.
@@ -332,14 +333,14 @@ func (m *Manager) confirm(ctx context.Context, log *slog.Logger, h Hook, created
 // the deletion is tried again by Cleanup and by the next start's Reconcile,
 // which deletes a pending hook's webhook found without a secret.
 func (m *Manager) reject(ctx context.Context, log *slog.Logger, h Hook, problem string) error {
-	log.Warn("rejecting created webhook", "reason", problem)
+	log.Debug("rejecting created webhook", "reason", problem)
 	derr := m.cfg.API.DeleteWebhook(ctx, h.WebhookGID)
 	if derr == nil || asana.IsStatus(derr, http.StatusNotFound) {
 		problem += "; webhook deleted"
 		m.fail(ctx, log, h, problem)
 		return &CreateError{Hook: h, Err: errors.New(problem)}
 	}
-	log.Error("delete rejected webhook", "err", derr)
+	log.Debug("delete rejected webhook", "err", derr)
 	problem += fmt.Sprintf("; deleting it in Asana failed (tried again at the end of this run and at the next start): %v", derr)
 	if err := m.cfg.Store.DiscardSecret(ctx, h.ID); err != nil && !errors.Is(err, ErrNoSecret) {
 		log.Error("discard secret", "err", err)
@@ -351,21 +352,22 @@ func (m *Manager) reject(ctx context.Context, log *slog.Logger, h Hook, problem 
 	return &CreateError{Hook: h, Err: errors.New(problem)}
 }
 
-// deleteRejected tries again to delete the webhooks reject could not.
-func (m *Manager) deleteRejected(ctx context.Context) error {
+// deleteRejected tries again to delete the webhooks reject could not. It
+// returns those Asana still refuses to delete.
+func (m *Manager) deleteRejected(ctx context.Context) []LeftWebhook {
 	m.mu.Lock()
 	hooks := make([]Hook, 0, len(m.rejected))
 	for _, h := range m.rejected {
 		hooks = append(hooks, h)
 	}
 	m.mu.Unlock()
-	var errs []error
+	var left []LeftWebhook
 	for _, h := range hooks {
 		log := m.log.With("hook", h.ID, "webhook", h.WebhookGID)
 		if err := m.cfg.API.DeleteWebhook(ctx, h.WebhookGID); err != nil && !asana.IsStatus(err, http.StatusNotFound) {
-			log.Error("delete rejected webhook", "err", err)
-			m.notify(NoticeWarn, h, "could not delete untrusted webhook %s on %s; the next start tries again: %v", h.WebhookGID, h.Resource.GID, err)
-			errs = append(errs, fmt.Errorf("delete untrusted webhook %s: %w", h.WebhookGID, err))
+			// The caller (Cleanup) reports it once, in its LeftError.
+			log.Debug("delete rejected webhook", "err", err)
+			left = append(left, LeftWebhook{Hook: h, Untrusted: true, Err: err})
 			continue
 		}
 		m.mu.Lock()
@@ -376,7 +378,7 @@ func (m *Manager) deleteRejected(ctx context.Context) error {
 		}
 		m.notify(NoticeInfo, h, "deleted untrusted webhook %s on %s", h.WebhookGID, h.Resource.GID)
 	}
-	return errors.Join(errs...)
+	return left
 }
 
 // activate records a trusted webhook (h.WebhookGID) as active and watches it.
@@ -437,7 +439,7 @@ func (m *Manager) fail(ctx context.Context, log *slog.Logger, h Hook, note strin
 	if err := m.cfg.Store.MarkHookFailed(ctx, h.ID, note); err != nil {
 		log.Error("mark hook failed", "err", err)
 	}
-	log.Warn("webhook not created", "reason", note)
+	log.Debug("webhook not created", "reason", note)
 	m.notify(NoticeWarn, h, "webhook on %s not created: %s", h.Resource.GID, note)
 }
 
@@ -517,7 +519,7 @@ func (m *Manager) Reconcile(ctx context.Context) ([]Hook, error) {
 			why = "kept by an earlier run on another public URL"
 		}
 		if err := m.deleteHook(ctx, log, h, "deleted at the start of run "+m.cfg.RunID+": "+why); err != nil {
-			m.notify(NoticeWarn, h, "cannot delete webhook %s (%s): %v", h.WebhookGID, why, err)
+			m.notify(NoticeWarn, h, "cannot delete webhook %s (%s), the next start tries again: %s", h.WebhookGID, why, deleteCause(h.WebhookGID, err))
 			continue
 		}
 		m.notify(NoticeInfo, h, "deleted webhook %s %s", h.WebhookGID, why)
@@ -546,7 +548,7 @@ func (m *Manager) settlePending(ctx context.Context, log *slog.Logger, h Hook, l
 		if err := m.cfg.API.DeleteWebhook(ctx, list[i].GID); err != nil && !asana.IsStatus(err, http.StatusNotFound) {
 			// Stays pending (no secret: deliveries get 401), so the next
 			// start tries again.
-			log.Error("delete untrusted webhook", "webhook", list[i].GID, "err", err)
+			log.Debug("delete untrusted webhook", "webhook", list[i].GID, "err", err)
 			m.notify(NoticeWarn, h, "cannot delete webhook %s, which Asana lists with our target but no handshake secret was stored for; the next start tries again: %v", h.WebhookGID, err)
 			return Hook{}, false
 		}
@@ -593,8 +595,9 @@ func (m *Manager) deleteHook(ctx context.Context, log *slog.Logger, h Hook, note
 // deleteClaimed is deleteHook for a hook the caller has claimed.
 func (m *Manager) deleteClaimed(ctx context.Context, log *slog.Logger, h Hook, note string) error {
 	if err := m.cfg.API.DeleteWebhook(ctx, h.WebhookGID); err != nil && !asana.IsStatus(err, http.StatusNotFound) {
-		log.Error("delete webhook", "err", err)
-		return err
+		// Every caller tells the user (a Notice, or the web UI's answer).
+		log.Debug("delete webhook", "err", err)
+		return &asanaDeleteError{err}
 	}
 	// Gone from Asana: record it even if ctx ended meanwhile.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultCleanupTimeout)
@@ -631,6 +634,10 @@ func (m *Manager) Delete(ctx context.Context, hookID string) (Hook, error) {
 	}
 	log := m.log.With("hook", h.ID, "webhook", h.WebhookGID, "resource", h.Resource.GID)
 	if err := m.deleteClaimed(ctx, log, h, "deleted at the user's request (run "+m.cfg.RunID+")"); err != nil {
+		var ade *asanaDeleteError
+		if errors.As(err, &ade) {
+			return Hook{}, err // "delete webhook GID: ..." already
+		}
 		return Hook{}, fmt.Errorf("delete webhook %s: %w", h.WebhookGID, err)
 	}
 	return h, nil
@@ -638,8 +645,10 @@ func (m *Manager) Delete(ctx context.Context, hookID string) (Hook, error) {
 
 // Cleanup ends the run. Unless the run keeps its webhooks, it deletes in
 // Asana exactly the webhooks this run created or reused, and reports each.
-// It returns the hooks it deleted (or, with Keep, the hooks it left). ctx may
-// already be cancelled: deletions get their own DefaultCleanupTimeout.
+// It returns the hooks it deleted (or, with Keep, the hooks it left). The
+// webhooks Asana refused to delete are reported once, in a *LeftError (no
+// Notice), which says how to remove them. ctx may already be cancelled:
+// deletions get their own DefaultCleanupTimeout.
 func (m *Manager) Cleanup(ctx context.Context) ([]Hook, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultCleanupTimeout)
 	defer cancel()
@@ -649,30 +658,106 @@ func (m *Manager) Cleanup(ctx context.Context) ([]Hook, error) {
 		}
 	}()
 	// Untrusted webhooks go even with --keep.
-	rejectErr := m.deleteRejected(ctx)
+	left := m.deleteRejected(ctx)
 	hooks, err := m.Hooks(ctx)
 	if err != nil {
-		return nil, errors.Join(err, rejectErr)
+		return nil, errors.Join(err, leftError(left))
 	}
 	if m.cfg.Keep {
 		for _, h := range hooks {
 			m.notify(NoticeInfo, h, "keeping webhook %s on %s (--keep)", h.WebhookGID, h.Resource.GID)
 		}
-		return hooks, rejectErr
+		return hooks, leftError(left)
 	}
 	var deleted []Hook
-	errs := []error{rejectErr}
+	var errs []error
 	for _, h := range hooks {
 		log := m.log.With("hook", h.ID, "webhook", h.WebhookGID)
 		if err := m.deleteHook(ctx, log, h, "deleted at the end of run "+m.cfg.RunID); err != nil {
-			errs = append(errs, fmt.Errorf("delete webhook %s: %w", h.WebhookGID, err))
-			m.notify(NoticeWarn, h, "could not delete webhook %s: %v", h.WebhookGID, err)
+			var ade *asanaDeleteError
+			if errors.As(err, &ade) {
+				left = append(left, LeftWebhook{Hook: h, Err: ade.err})
+			} else {
+				errs = append(errs, fmt.Errorf("end of run: webhook %s: %w", h.WebhookGID, err))
+			}
 			continue
 		}
 		deleted = append(deleted, h)
 		m.notify(NoticeInfo, h, "deleted webhook %s on %s", h.WebhookGID, h.Resource.GID)
 	}
-	return deleted, errors.Join(errs...)
+	if len(errs) == 0 {
+		return deleted, leftError(left)
+	}
+	return deleted, errors.Join(append(errs, leftError(left))...)
+}
+
+// asanaDeleteError is Asana's refusal (or a failure) to delete a webhook,
+// which is then still there; the client's error already names the webhook.
+type asanaDeleteError struct{ err error }
+
+func (e *asanaDeleteError) Error() string { return e.err.Error() }
+func (e *asanaDeleteError) Unwrap() error { return e.err }
+
+// LeftWebhook is a webhook Cleanup could not delete from Asana.
+type LeftWebhook struct {
+	Hook Hook
+	// Untrusted says the webhook was rejected at its create (its 201 did
+	// not confirm the handshake) rather than created or reused by the run.
+	Untrusted bool
+	Err       error
+}
+
+// LeftError lists the webhooks left in Asana at the end of a run against
+// the run's wishes, and says how to remove them.
+type LeftError struct {
+	Left []LeftWebhook
+}
+
+// leftError returns a *LeftError for left, or nil when it is empty.
+func leftError(left []LeftWebhook) error {
+	if len(left) == 0 {
+		return nil
+	}
+	return &LeftError{Left: left}
+}
+
+// Error implements error: once per webhook, which one is left, why, and how
+// to remove it.
+func (e *LeftError) Error() string {
+	parts := make([]string, 0, len(e.Left))
+	gids := make([]string, 0, len(e.Left))
+	for _, l := range e.Left {
+		kind := "webhook"
+		if l.Untrusted {
+			kind = "untrusted webhook"
+		}
+		parts = append(parts, fmt.Sprintf("%s %s on %s (deleting it failed: %s)", kind, l.Hook.WebhookGID, l.Hook.Resource.GID, deleteCause(l.Hook.WebhookGID, l.Err)))
+		gids = append(gids, l.Hook.WebhookGID)
+	}
+	if len(parts) == 1 {
+		return fmt.Sprintf("%s is left in Asana; remove it with `asana-webhooks webhooks delete %s`, or start the inspector again with the same --db, which deletes it",
+			parts[0], gids[0])
+	}
+	return fmt.Sprintf("%d webhooks are left in Asana: %s; remove them with `asana-webhooks webhooks delete GID` (%s), or start the inspector again with the same --db, which deletes them",
+		len(parts), strings.Join(parts, "; "), strings.Join(gids, ", "))
+}
+
+// Unwrap returns the causes.
+func (e *LeftError) Unwrap() []error {
+	errs := make([]error, 0, len(e.Left))
+	for _, l := range e.Left {
+		errs = append(errs, l.Err)
+	}
+	return errs
+}
+
+// deleteCause is a delete's error without the client's "delete webhook
+// GID: " prefix, which the caller's message already says.
+func deleteCause(gid string, err error) string {
+	if err == nil {
+		return "unknown error"
+	}
+	return strings.TrimPrefix(err.Error(), "delete webhook "+gid+": ")
 }
 
 // watch starts remembering a hook for the health monitor. It returns false
@@ -778,7 +863,7 @@ func (m *Manager) checkOne(ctx context.Context, h Hook) {
 	st.lastCheck = now
 	m.mu.Unlock()
 	for _, msg := range warns {
-		log.Warn("webhook health", "problem", msg)
+		log.Debug("webhook health", "problem", msg)
 		m.notify(NoticeWarn, h, "webhook %s: %s", h.WebhookGID, msg)
 	}
 }
@@ -809,11 +894,15 @@ func (m *Manager) recreate(ctx context.Context, log *slog.Logger, h Hook) {
 		log.Error("mark hook deleted", "err", err)
 		return
 	}
-	log.Warn("webhook deleted by Asana")
+	log.Debug("webhook deleted by Asana")
 	m.notify(NoticeWarn, h, "webhook %s on %s was deleted by Asana; creating it again", h.WebhookGID, h.Resource.GID)
 	nh, err := m.Create(ctx, HookSpec{Resource: h.Resource, Workspace: h.WorkspaceGID, Filters: h.Filters})
 	if err != nil {
-		log.Error("re-create webhook", "err", err)
+		log.Debug("re-create webhook", "err", err)
+		var ce *CreateError
+		if !errors.As(err, &ce) { // a CreateError has been told already
+			m.notify(NoticeWarn, h, "could not create the webhook on %s again: %v", h.Resource.GID, err)
+		}
 		return
 	}
 	log.Info("webhook re-created", "new_hook", nh.ID, "new_webhook", nh.WebhookGID)

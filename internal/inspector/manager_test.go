@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -163,6 +164,12 @@ type managerEnv struct {
 
 func newManagerEnv(t *testing.T, keep bool) *managerEnv {
 	t.Helper()
+	return newManagerEnvLog(t, keep, nil)
+}
+
+// newManagerEnvLog is newManagerEnv with a logger (nil discards).
+func newManagerEnvLog(t *testing.T, keep bool, log *slog.Logger) *managerEnv {
+	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "m.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -176,6 +183,7 @@ func newManagerEnv(t *testing.T, keep bool) *managerEnv {
 	env := &managerEnv{api: api, store: st, notices: notices, now: &now}
 	m, err := inspector.NewManager(inspector.ManagerConfig{
 		Store: st, API: api, Windows: w, RunID: inspector.NewHookID(), PublicURL: "https://pub.example/", Keep: keep,
+		Logger: log,
 		Notify: func(n inspector.Notice) { mu.Lock(); *notices = append(*notices, n); mu.Unlock() },
 		Now:    func() time.Time { mu.Lock(); defer mu.Unlock(); return *env.now },
 	})
@@ -546,14 +554,19 @@ func TestManagerRejectedWebhookDeleteFails(t *testing.T) {
 
 			// Asana still refuses: the hook stays pending, the user is told.
 			*env.notices = nil
-			if err := tt.retry(t, env); err != nil && !strings.Contains(err.Error(), "500") {
-				t.Fatalf("retry while Asana refuses: %v", err)
+			retryErr := tt.retry(t, env)
+			if retryErr != nil && !strings.Contains(retryErr.Error(), "500") {
+				t.Fatalf("retry while Asana refuses: %v", retryErr)
 			}
 			if h, err := env.store.GetHook(ctx, id); err != nil || h.State != inspector.HookPending {
 				t.Fatalf("hook after a refused retry = %+v, %v; want still pending", h, err)
 			}
-			if !slices.ContainsFunc(*env.notices, func(n inspector.Notice) bool { return n.Level == inspector.NoticeWarn && n.HookID == id }) {
-				t.Errorf("user not told of the refused retry: %+v", *env.notices)
+			// Told once: in a notice (the next start) or in Cleanup's error.
+			var le *inspector.LeftError
+			inErr := errors.As(retryErr, &le) && len(le.Left) == 1 && le.Left[0].Hook.ID == id && le.Left[0].Untrusted
+			inNotice := slices.ContainsFunc(*env.notices, func(n inspector.Notice) bool { return n.Level == inspector.NoticeWarn && n.HookID == id })
+			if inErr == inNotice {
+				t.Errorf("user told of the refused retry in the error: %v, in a notice: %v (want exactly one); error %v, notices %+v", inErr, inNotice, retryErr, *env.notices)
 			}
 
 			env.api.set(func(f *fakeAPI) { f.deleteErr = nil })
@@ -629,4 +642,109 @@ func TestManagerDeleteRefusals(t *testing.T) {
 			t.Errorf("hooks = %+v, %v; want one re-created", hooks, err)
 		}
 	})
+}
+
+// levelCounter counts the log records at Warn or above, which the CLI shows.
+type levelCounter struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (c *levelCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (c *levelCounter) WithAttrs([]slog.Attr) slog.Handler       { return c }
+func (c *levelCounter) WithGroup(string) slog.Handler            { return c }
+func (c *levelCounter) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		c.mu.Lock()
+		c.msgs = append(c.msgs, r.Level.String()+" "+r.Message)
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+func (c *levelCounter) loud() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.msgs)
+}
+
+// TestManagerOneMessagePerFailure: a failure the user is told about in a
+// Notice is logged at Debug only, so it is shown once, not also as a
+// warning or error log line.
+func TestManagerOneMessagePerFailure(t *testing.T) {
+	boom := &asana.APIError{StatusCode: http.StatusInternalServerError}
+	tests := []struct {
+		name string
+		run  func(t *testing.T, env *managerEnv)
+		// warns is the number of warning notices: 1, or 0 where the
+		// returned error is the message.
+		warns int
+	}{
+		{"create refused", func(t *testing.T, env *managerEnv) {
+			env.api.set(func(f *fakeAPI) { f.createErr = &asana.APIError{StatusCode: 403} })
+			if _, err := env.m.Create(context.Background(), spec); err == nil {
+				t.Fatal("Create succeeded")
+			}
+		}, 1},
+		{"secret mismatch", func(t *testing.T, env *managerEnv) {
+			env.api.set(func(f *fakeAPI) { f.created = "other" })
+			if _, err := env.m.Create(context.Background(), spec); err == nil {
+				t.Fatal("Create succeeded")
+			}
+		}, 1},
+		{"secret mismatch, delete refused", func(t *testing.T, env *managerEnv) {
+			env.api.set(func(f *fakeAPI) { f.created, f.deleteErr = "other", boom })
+			if _, err := env.m.Create(context.Background(), spec); err == nil {
+				t.Fatal("Create succeeded")
+			}
+		}, 1},
+		{"cleanup delete refused: told in the error instead", func(t *testing.T, env *managerEnv) {
+			h, err := env.m.Create(context.Background(), spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env.api.set(func(f *fakeAPI) { f.deleteErr = fmt.Errorf("delete webhook %s: %w", h.WebhookGID, boom) })
+			*env.notices = nil
+			_, err = env.m.Cleanup(context.Background())
+			var le *inspector.LeftError
+			if !errors.As(err, &le) {
+				t.Fatalf("Cleanup error = %v; want a LeftError", err)
+			}
+			msg := err.Error()
+			for _, want := range []string{"webhook " + h.WebhookGID + " on 1200", "is left in Asana", "asana-webhooks webhooks delete " + h.WebhookGID, "same --db"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("Cleanup error %q does not say %q", msg, want)
+				}
+			}
+			if n := strings.Count(msg, "delete webhook "+h.WebhookGID); n != 0 {
+				t.Errorf("Cleanup error repeats the client's prefix %d times: %q", n, msg)
+			}
+		}, 0},
+		{"no heartbeat", func(t *testing.T, env *managerEnv) {
+			if _, err := env.m.Create(context.Background(), spec); err != nil {
+				t.Fatal(err)
+			}
+			*env.now = env.now.Add(9 * time.Hour)
+			env.m.CheckHealth(context.Background())
+		}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lc := &levelCounter{}
+			env := newManagerEnvLog(t, false, slog.New(lc))
+			tt.run(t, env)
+			warns := 0
+			for _, n := range *env.notices {
+				if n.Level == inspector.NoticeWarn {
+					warns++
+				}
+			}
+			if warns != tt.warns {
+				t.Errorf("%d warning notices, want %d: %+v", warns, tt.warns, *env.notices)
+			}
+			if loud := lc.loud(); len(loud) > 0 {
+				t.Errorf("also logged at warning level or above: %q", loud)
+			}
+		})
+	}
 }
