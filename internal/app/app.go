@@ -65,7 +65,8 @@ type Config struct {
 	// JSON prints one JSON object per event and heartbeat on Stdout, and
 	// everything else on Stderr.
 	JSON bool
-	// Verbose adds each delivery's headers (secrets redacted).
+	// Verbose adds each delivery's headers (secrets redacted): lines on the
+	// terminal, or a "headers" object in each JSON line with JSON.
 	Verbose bool
 	// HealthInterval is how often each webhook is read from Asana; zero is
 	// inspector.DefaultHealthInterval.

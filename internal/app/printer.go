@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -205,6 +206,8 @@ type jsonEvent struct {
 	HookID     string          `json:"hook_id"`
 	ReceivedAt time.Time       `json:"received_at"`
 	New        bool            `json:"new"`
+	// Headers are the delivery's headers, redacted; only with -v.
+	Headers http.Header `json:"headers,omitempty"`
 }
 
 // jsonHeartbeat is one line of --json output for a heartbeat.
@@ -213,6 +216,8 @@ type jsonHeartbeat struct {
 	Webhook    string    `json:"webhook"`
 	HookID     string    `json:"hook_id"`
 	ReceivedAt time.Time `json:"received_at"`
+	// Headers are the delivery's headers, redacted; only with -v.
+	Headers http.Header `json:"headers,omitempty"`
 }
 
 // jsonMalformed is one line of --json output for a body that is not
@@ -223,21 +228,29 @@ type jsonMalformed struct {
 	Webhook    string    `json:"webhook"`
 	HookID     string    `json:"hook_id"`
 	ReceivedAt time.Time `json:"received_at"`
+	// Headers are the delivery's headers, redacted; only with -v.
+	Headers http.Header `json:"headers,omitempty"`
 }
 
+// printJSON writes a delivery's lines; with -v each carries the delivery's
+// headers, redacted, under "headers".
 func (p *printer) printJSON(d inspector.Delivery, gid string, events []inspector.IncomingEvent, receipts []inspector.EventReceipt) {
+	var hdr http.Header
+	if p.verbose {
+		hdr = inspector.RedactHeaders(d.Headers)
+	}
 	var lines []any
 	switch d.Kind {
 	case inspector.KindHeartbeat:
-		lines = append(lines, jsonHeartbeat{Heartbeat: true, Webhook: gid, HookID: d.HookID, ReceivedAt: d.ReceivedAt})
+		lines = append(lines, jsonHeartbeat{Heartbeat: true, Webhook: gid, HookID: d.HookID, ReceivedAt: d.ReceivedAt, Headers: hdr})
 	case inspector.KindMalformed:
-		lines = append(lines, jsonMalformed{Malformed: true, Problem: d.Problem, Webhook: gid, HookID: d.HookID, ReceivedAt: d.ReceivedAt})
+		lines = append(lines, jsonMalformed{Malformed: true, Problem: d.Problem, Webhook: gid, HookID: d.HookID, ReceivedAt: d.ReceivedAt, Headers: hdr})
 	default:
 		for _, rc := range receipts {
 			if rc.Position < 0 || rc.Position >= len(events) {
 				continue
 			}
-			lines = append(lines, jsonEvent{Event: events[rc.Position].Raw, Webhook: gid, HookID: d.HookID, ReceivedAt: d.ReceivedAt, New: rc.New})
+			lines = append(lines, jsonEvent{Event: events[rc.Position].Raw, Webhook: gid, HookID: d.HookID, ReceivedAt: d.ReceivedAt, New: rc.New, Headers: hdr})
 		}
 	}
 	p.mu.Lock()

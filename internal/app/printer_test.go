@@ -123,8 +123,10 @@ func TestPrinterJSON(t *testing.T) {
 		t.Errorf("stderr = %q", errOut)
 	}
 	stamp, _ := json.Marshal(at)
-	want := `{"event":` + ev1 + `,"webhook":"4242","hook_id":"` + hookID + `","received_at":` + string(stamp) + `,"new":true}` + "\n" +
-		`{"event":` + ev2 + `,"webhook":"4242","hook_id":"` + hookID + `","received_at":` + string(stamp) + `,"new":false}` + "\n"
+	// -v: the headers, redacted, in each object.
+	hdr := `,"headers":{"Content-Type":["application/json"],"X-Hook-Signature":["` + inspector.Redacted + `"]}`
+	want := `{"event":` + ev1 + `,"webhook":"4242","hook_id":"` + hookID + `","received_at":` + string(stamp) + `,"new":true` + hdr + `}` + "\n" +
+		`{"event":` + ev2 + `,"webhook":"4242","hook_id":"` + hookID + `","received_at":` + string(stamp) + `,"new":false` + hdr + `}` + "\n"
 	if diff := cmp.Diff(want, out); diff != "" {
 		t.Errorf("--json output (-want +got):\n%s", diff)
 	}

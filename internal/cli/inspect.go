@@ -70,7 +70,8 @@ value with a dot is taken as the full host) and listens on 127.0.0.1:<port>.
 it>, "webhook", "hook_id", "received_at", "new"}, and one per heartbeat
 {"heartbeat": true, ...}; everything else goes to stderr. -v adds each
 delivery's headers, with X-Hook-Secret, X-Hook-Signature and Authorization
-redacted. Secrets are never printed.
+redacted: as lines on the terminal, or with --json as a "headers" object in
+each JSON line. Secrets are never printed.
 
 The web UI (webhooks and their health, create, delete, a live feed of
 events) is served on its own listener, --ui-listen, by default 127.0.0.1 on
