@@ -116,9 +116,13 @@ func (u *UI) serveStream(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 
 	rc := http.NewResponseController(w)
-	// The stream outlives the server's read and write timeouts on purpose.
-	_ = rc.SetWriteDeadline(time.Time{})
+	// The stream outlives the server's read and write timeouts on purpose,
+	// but each write gets StreamWriteTimeout: a client that reads nothing
+	// (a frozen tab, a stalled proxy) must not hold this goroutine and its
+	// connection for ever.
 	_ = rc.SetReadDeadline(time.Time{})
+	extend := func() { _ = rc.SetWriteDeadline(time.Now().Add(u.cfg.StreamWriteTimeout)) } // a real deadline, whatever cfg.Now
+	extend()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -151,6 +155,7 @@ func (u *UI) serveStream(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				return fmt.Errorf("encode delivery %d: %w", d.Delivery.ID, err)
 			}
+			extend()
 			if _, err := fmt.Fprintf(w, "id: %d\nevent: delivery\ndata: %s\n\n", d.Delivery.ID, data); err != nil {
 				return err
 			}
@@ -176,6 +181,7 @@ func (u *UI) serveStream(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-keep.C:
+			extend()
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return
 			}

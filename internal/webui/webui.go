@@ -102,6 +102,10 @@ const (
 	DefaultActionTimeout = 2 * time.Minute
 	// DefaultKeepAlive is the interval of the feed's keep-alive comments.
 	DefaultKeepAlive = 15 * time.Second
+	// DefaultStreamWriteTimeout bounds each write of the feed: a client
+	// that reads nothing for that long loses its stream (its browser
+	// reconnects and catches up from the store).
+	DefaultStreamWriteTimeout = 30 * time.Second
 )
 
 // Config configures a UI. Reader, Actions and Feed are required.
@@ -121,6 +125,8 @@ type Config struct {
 	HeartbeatWarning time.Duration
 	ActionTimeout    time.Duration
 	KeepAlive        time.Duration
+	// StreamWriteTimeout defaults to DefaultStreamWriteTimeout.
+	StreamWriteTimeout time.Duration
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -160,6 +166,9 @@ func New(cfg Config) (*UI, error) {
 	}
 	if cfg.ActionTimeout <= 0 {
 		cfg.ActionTimeout = DefaultActionTimeout
+	}
+	if cfg.StreamWriteTimeout <= 0 {
+		cfg.StreamWriteTimeout = DefaultStreamWriteTimeout
 	}
 	if cfg.KeepAlive <= 0 {
 		cfg.KeepAlive = DefaultKeepAlive
