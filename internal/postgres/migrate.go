@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -88,6 +89,42 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, now time.Time) error {
 		}
 		return nil
 	})
+}
+
+// ErrNoDatabase: a read-only open found no inspector tables.
+var ErrNoDatabase = errors.New("no inspector database here (run `asana-webhooks inspect` with this --db first)")
+
+// checkVersion is the read-only open's check: the schema must be this
+// program's, without creating or changing anything.
+func checkVersion(ctx context.Context, pool *pgxpool.Pool) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	latest := 0
+	if len(ms) > 0 {
+		latest = ms[len(ms)-1].version
+	}
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if !exists {
+		return ErrNoDatabase
+	}
+	var current int
+	if err := pool.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	switch {
+	case current == 0:
+		return ErrNoDatabase
+	case current > latest:
+		return fmt.Errorf("database schema version %d is newer than this program's %d", current, latest)
+	case current < latest:
+		return fmt.Errorf("database schema version %d is older than this program's %d: run `asana-webhooks inspect` with this --db once to upgrade it", current, latest)
+	}
+	return nil
 }
 
 // lockAndReadVersion takes the migration lock for the transaction, makes sure

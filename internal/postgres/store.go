@@ -56,6 +56,11 @@ type Options struct {
 	// MaxConns caps the pool; zero is pool_max_conns from the URL, or
 	// DefaultMaxConns.
 	MaxConns int32
+	// ReadOnly opens the store for reading commands: no migration is
+	// applied (a database without the inspector's tables, or with an older
+	// schema, is an error) and every transaction is read-only, so a write
+	// fails.
+	ReadOnly bool
 }
 
 // Store is an inspector.Store in a PostgreSQL database (the tables of the
@@ -128,6 +133,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		cfg.MaxConns = DefaultMaxConns
 	}
 	cfg.AfterConnect = ensureSynchronousCommit
+	if opts.ReadOnly {
+		cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store %s: %w", where, scrub(err, dsn))
@@ -140,6 +148,13 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	var fsync string
 	if err := pool.QueryRow(ctx, `SHOW fsync`).Scan(&fsync); err == nil && fsync != "on" {
 		s.log.Warn("postgres runs with fsync off: a crash of its host may lose acknowledged deliveries", "db", where)
+	}
+	if opts.ReadOnly {
+		if err := checkVersion(ctx, pool); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("open postgres store %s: %w", where, err)
+		}
+		return s, nil
 	}
 	if err := migrate(ctx, pool, opts.Now()); err != nil {
 		pool.Close()
