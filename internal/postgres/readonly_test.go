@@ -5,8 +5,8 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
+	"github.com/jackc/pgx/v5"
 )
 
 // TestReadOnlyOpen: a read-only open (the deliveries command) creates no
