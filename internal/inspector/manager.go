@@ -119,6 +119,8 @@ type Manager struct {
 	// rejected holds hooks whose untrusted webhook Asana refused to delete;
 	// Cleanup tries again.
 	rejected map[string]Hook
+	// unlock releases the run's lock (a RunLocker store), taken by Start.
+	unlock func() error
 }
 
 // ErrBusy: the hook is being deleted or re-created by this manager already.
@@ -183,6 +185,15 @@ func (m *Manager) notify(level NoticeLevel, h Hook, format string, args ...any) 
 // the same filters, or a new one. It returns the run's active hooks. On an
 // error the caller should still call Cleanup.
 func (m *Manager) Start(ctx context.Context, specs []HookSpec) ([]Hook, error) {
+	if l, ok := m.cfg.Store.(RunLocker); ok {
+		unlock, err := l.LockRun(ctx, m.cfg.RunID)
+		if err != nil {
+			return nil, fmt.Errorf("start run: %w", err)
+		}
+		m.mu.Lock()
+		m.unlock = unlock
+		m.mu.Unlock()
+	}
 	if err := m.cfg.Store.CreateRun(ctx, Run{ID: m.cfg.RunID, StartedAt: m.cfg.Now(), PublicURL: m.cfg.PublicURL}); err != nil {
 		return nil, fmt.Errorf("start run: %w", err)
 	}
@@ -452,7 +463,9 @@ func (m *Manager) fail(ctx context.Context, log *slog.Logger, h Hook, note strin
 //   - an active hook kept (--keep) whose target uses this run's public URL is
 //     reused by this run; every other one of ours is deleted in Asana.
 //
-// Webhooks not in the store are never touched. It returns the reused hooks.
+// Webhooks not in the store are never touched, nor, with a RunLocker store,
+// the hooks of a run that is still alive (another inspector on the same
+// store). It returns the reused hooks.
 func (m *Manager) Reconcile(ctx context.Context) ([]Hook, error) {
 	hooks, err := m.cfg.Store.ListHooks(ctx, HookFilter{States: []HookState{HookPending, HookActive}})
 	if err != nil {
@@ -460,12 +473,30 @@ func (m *Manager) Reconcile(ctx context.Context) ([]Hook, error) {
 	}
 	listed := map[string][]asana.Webhook{} // by workspace
 	listErr := map[string]error{}
+	alive := map[string]bool{} // by run id
+	locker, _ := m.cfg.Store.(RunLocker)
 	var reused []Hook
 	for _, h := range hooks {
 		if h.LastRunID == m.cfg.RunID {
 			continue // this run's own (Reconcile called again)
 		}
 		log := m.log.With("hook", h.ID, "webhook", h.WebhookGID, "resource", h.Resource.GID)
+		if locker != nil {
+			live, seen := alive[h.LastRunID]
+			if !seen {
+				var err error
+				if live, err = locker.RunAlive(ctx, h.LastRunID); err != nil {
+					// Unsure: another inspector may own it; leave it.
+					log.Debug("cannot tell whether the hook's run is alive", "run_of_hook", h.LastRunID, "err", err)
+					live = true
+				}
+				alive[h.LastRunID] = live
+			}
+			if live {
+				log.Debug("hook belongs to a run that is still alive (another inspector on this store); leaving it", "run_of_hook", h.LastRunID)
+				continue
+			}
+		}
 		if h.WorkspaceGID == "" {
 			log.Warn("hook has no workspace; cannot check it in Asana")
 			continue
@@ -655,6 +686,15 @@ func (m *Manager) Cleanup(ctx context.Context) ([]Hook, error) {
 	defer func() {
 		if err := m.cfg.Store.EndRun(ctx, m.cfg.RunID, m.cfg.Now()); err != nil && !errors.Is(err, ErrNotFound) {
 			m.log.Error("end run", "err", err)
+		}
+		m.mu.Lock()
+		unlock := m.unlock
+		m.unlock = nil
+		m.mu.Unlock()
+		if unlock != nil {
+			if err := unlock(); err != nil {
+				m.log.Debug("release the run's lock", "err", err)
+			}
 		}
 	}()
 	// Untrusted webhooks go even with --keep.

@@ -156,3 +156,16 @@ type Store interface {
 	// Close waits for pending writes, then releases the store.
 	Close() error
 }
+
+// RunLocker is implemented by a store that several inspector processes may
+// share (one SQLite file, one PostgreSQL database): a run holds its lock for
+// as long as it lives, and is released by the operating system or the
+// database when its process dies. Reconcile leaves alone the hooks of a run
+// that is alive, so starting a second inspector never deletes the webhooks
+// of one still running.
+type RunLocker interface {
+	// LockRun takes the lock of a run; unlock releases it.
+	LockRun(ctx context.Context, runID string) (unlock func() error, err error)
+	// RunAlive reports whether some process holds the lock of a run.
+	RunAlive(ctx context.Context, runID string) (bool, error)
+}

@@ -79,6 +79,9 @@ type Store struct {
 	mu     sync.Mutex
 	closed bool
 	ops    sync.WaitGroup
+	// runLocks are the connections holding a run's lock (LockRun), closed
+	// by Close if their run did not unlock.
+	runLocks map[*pgx.Conn]struct{}
 }
 
 var _ inspector.Store = (*Store)(nil)
@@ -220,6 +223,13 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.ops.Wait()
+	s.mu.Lock()
+	locks := s.runLocks
+	s.runLocks = nil
+	s.mu.Unlock()
+	for c := range locks {
+		_ = c.Close(context.Background())
+	}
 	s.pool.Close()
 	return nil
 }
