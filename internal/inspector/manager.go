@@ -891,8 +891,11 @@ func (m *Manager) checkOne(ctx context.Context, h Hook) {
 		warns = append(warns, "Asana will delete the webhook at "+deletion.Local().Format(time.DateTime)+" unless a delivery succeeds")
 	}
 	st.deletionAt = deletion
+	// Count from the last stored heartbeat, even one from before this run
+	// (a kept webhook); from when this run started watching only if none
+	// ever arrived.
 	last := h.LastHeartbeatAt
-	if last.IsZero() || last.Before(st.since) {
+	if last.IsZero() {
 		last = st.since
 	}
 	late := now.Sub(last) > m.cfg.HeartbeatGrace

@@ -748,3 +748,64 @@ func TestManagerOneMessagePerFailure(t *testing.T) {
 		})
 	}
 }
+
+// TestManagerHeartbeatOfReusedHook: the 8 h heartbeat check of a kept
+// webhook counts from its last stored heartbeat, not from when this run
+// started watching it: a heartbeat 7 h before the restart makes the warning
+// due 1 h after it, not 8 h.
+func TestManagerHeartbeatOfReusedHook(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "m.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	var notices []inspector.Notice
+	api := newFakeAPI(st, &inspector.HandshakeWindows{})
+	newManager := func() *inspector.Manager {
+		t.Helper()
+		m, err := inspector.NewManager(inspector.ManagerConfig{Store: st, API: api, Windows: api.windows, RunID: inspector.NewHookID(),
+			PublicURL: "https://pub.example", Keep: true,
+			Notify: func(n inspector.Notice) { mu.Lock(); notices = append(notices, n); mu.Unlock() },
+			Now:    func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	first := newManager()
+	hooks, err := first.Start(ctx, []inspector.HookSpec{spec})
+	if err != nil || len(hooks) != 1 {
+		t.Fatalf("Start = %+v, %v", hooks, err)
+	}
+	body := []byte(`{"events":[]}`)
+	parsed := inspector.ParseDeliveryBody(body)
+	if _, err := st.RecordDelivery(ctx, inspector.Delivery{HookID: hooks[0].ID, ReceivedAt: now, Body: body, Kind: parsed.Kind}, parsed.Events); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Cleanup(ctx); err != nil { // --keep: left for the next run
+		t.Fatal(err)
+	}
+
+	mu.Lock()
+	now = now.Add(7 * time.Hour)
+	mu.Unlock()
+	second := newManager()
+	if got, err := second.Start(ctx, []inspector.HookSpec{spec}); err != nil || len(got) != 1 || got[0].ID != hooks[0].ID {
+		t.Fatalf("second Start = %+v, %v; want the kept hook reused", got, err)
+	}
+	mu.Lock()
+	now = now.Add(90 * time.Minute) // 8 h 30 min since the last heartbeat
+	notices = nil
+	mu.Unlock()
+	second.CheckHealth(ctx)
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.ContainsFunc(notices, func(n inspector.Notice) bool {
+		return n.Level == inspector.NoticeWarn && strings.Contains(n.Text, "no heartbeat for more than")
+	}) {
+		t.Errorf("no heartbeat warning 8 h 30 min after the last heartbeat: %+v", notices)
+	}
+}
