@@ -26,7 +26,13 @@ type writeStmts struct {
 	savepoint     *sql.Stmt
 	rollbackTo    *sql.Stmt
 	release       *sql.Stmt
+	maxDelivery   *sql.Stmt
 	preparedStmts []*sql.Stmt
+	// group holds the multi-row statements of recordGroup, and wanted
+	// those it had to prepare inside a transaction; both belong to the
+	// writer goroutine.
+	group  map[groupStmtKey]*sql.Stmt
+	wanted []groupStmtKey
 }
 
 func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -53,6 +59,7 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		prep(&w.savepoint, `SAVEPOINT job`),
 		prep(&w.rollbackTo, `ROLLBACK TO job`),
 		prep(&w.release, `RELEASE job`),
+		prep(&w.maxDelivery, `SELECT COALESCE(MAX(id), 0) FROM deliveries`),
 	)
 }
 
@@ -97,55 +104,68 @@ func (s *Store) RecordDelivery(ctx context.Context, d inspector.Delivery, events
 		return inspector.RecordResult{}, fmt.Errorf("record delivery for hook %s: encode headers: %w", d.HookID, err)
 	}
 	d.EventCount = len(events)
-	at := d.ReceivedAt.UnixMicro()
-	v, err := s.write(ctx, func(tx *sql.Tx) (any, error) {
-		// Three statements per event delivery: the writer is the
-		// bottleneck, so the unknown hook is caught by the foreign key and
-		// the counts are derived when read.
-		res, err := tx.Stmt(s.stmts.insDelivery).Exec(d.HookID, at, d.RequestID, d.RemoteAddr, d.Query,
-			string(headers), d.Body, string(d.Kind), d.Problem, len(events))
-		if isForeignKeyError(err) {
-			return nil, inspector.ErrNotFound
-		}
-		if err != nil {
-			return nil, fmt.Errorf("insert delivery: %w", err)
-		}
-		id, err := res.LastInsertId()
-		if err != nil {
-			return nil, fmt.Errorf("insert delivery: %w", err)
-		}
-		if d.Kind == inspector.KindHeartbeat {
-			if _, err := tx.Stmt(s.stmts.heartbeat).Exec(at, d.HookID); err != nil {
-				return nil, fmt.Errorf("record heartbeat: %w", err)
-			}
-		}
-		out := inspector.RecordResult{Delivery: d, Events: make([]inspector.EventReceipt, len(events))}
-		out.Delivery.ID = id
-		if len(events) == 0 {
-			return out, nil
-		}
-		upsert, receipt := tx.Stmt(s.stmts.upsertEvent), tx.Stmt(s.stmts.insReceipt)
-		for i, ev := range events {
-			r := inspector.EventReceipt{Position: i, Key: ev.Key}
-			if err := upsert.QueryRow(d.HookID, ev.Key, []byte(ev.Raw), ev.Action, ev.ResourceGID, ev.ResourceType,
-				at, id).Scan(&r.EventID, &r.Receipts); err != nil {
-				return nil, fmt.Errorf("store event %d: %w", i, err)
-			}
-			r.New = r.Receipts == 1
-			if r.New {
-				out.Delivery.NewEventCount++
-			}
-			if _, err := receipt.Exec(id, i, r.EventID, boolInt(r.New)); err != nil {
-				return nil, fmt.Errorf("link event %d: %w", i, err)
-			}
-			out.Events[i] = r
-		}
-		return out, nil
-	})
+	rec := &deliveryRec{d: d, headers: string(headers), at: d.ReceivedAt.UnixMicro(), events: events}
+	v, err := s.writeJob(ctx, &job{rec: rec, run: func(tx *sql.Tx) (any, error) { return s.recordOne(tx, rec) }})
 	if err != nil {
 		return inspector.RecordResult{}, fmt.Errorf("record delivery for hook %s: %w", d.HookID, err)
 	}
 	return v.(inspector.RecordResult), nil
+}
+
+// deliveryRec is a delivery ready for the writer.
+type deliveryRec struct {
+	d       inspector.Delivery
+	headers string
+	at      int64
+	events  []inspector.IncomingEvent
+}
+
+// recordOne stores one delivery with three statements per event delivery.
+// It is the path of a delivery that runs alone in its savepoint; batches of
+// deliveries go through recordGroup.
+func (s *Store) recordOne(tx *sql.Tx, rec *deliveryRec) (any, error) {
+	d, at, events := rec.d, rec.at, rec.events
+	// The unknown hook is caught by the foreign key and the counts are
+	// derived when read.
+	res, err := tx.Stmt(s.stmts.insDelivery).Exec(d.HookID, at, d.RequestID, d.RemoteAddr, d.Query,
+		rec.headers, d.Body, string(d.Kind), d.Problem, len(events))
+	if isForeignKeyError(err) {
+		return nil, inspector.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("insert delivery: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return nil, fmt.Errorf("insert delivery: %w", err)
+	}
+	if d.Kind == inspector.KindHeartbeat {
+		if _, err := tx.Stmt(s.stmts.heartbeat).Exec(at, d.HookID); err != nil {
+			return nil, fmt.Errorf("record heartbeat: %w", err)
+		}
+	}
+	out := inspector.RecordResult{Delivery: d, Events: make([]inspector.EventReceipt, len(events))}
+	out.Delivery.ID = id
+	if len(events) == 0 {
+		return out, nil
+	}
+	upsert, receipt := tx.Stmt(s.stmts.upsertEvent), tx.Stmt(s.stmts.insReceipt)
+	for i, ev := range events {
+		r := inspector.EventReceipt{Position: i, Key: ev.Key}
+		if err := upsert.QueryRow(d.HookID, ev.Key, []byte(ev.Raw), ev.Action, ev.ResourceGID, ev.ResourceType,
+			at, id).Scan(&r.EventID, &r.Receipts); err != nil {
+			return nil, fmt.Errorf("store event %d: %w", i, err)
+		}
+		r.New = r.Receipts == 1
+		if r.New {
+			out.Delivery.NewEventCount++
+		}
+		if _, err := receipt.Exec(id, i, r.EventID, boolInt(r.New)); err != nil {
+			return nil, fmt.Errorf("link event %d: %w", i, err)
+		}
+		out.Events[i] = r
+	}
+	return out, nil
 }
 
 const deliveryColumns = `d.id, d.hook_id, d.received_at, d.request_id, d.remote_addr, d.query, d.headers, d.body,

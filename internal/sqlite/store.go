@@ -262,8 +262,12 @@ func (s *Store) Close() error {
 // job is one write, run by the writer goroutine inside a savepoint of a
 // shared transaction.
 type job struct {
-	ctx  context.Context
-	run  func(tx *sql.Tx) (any, error)
+	ctx context.Context
+	run func(tx *sql.Tx) (any, error)
+	// rec, when set, is the delivery that run records: the writer stores
+	// consecutive deliveries of a batch together (recordGroup), and uses run
+	// only when the batch is retried job by job.
+	rec  *deliveryRec
 	done chan jobResult // buffered, so the writer never waits for a caller
 }
 
@@ -276,10 +280,15 @@ type jobResult struct {
 // first, it returns the context's error: a job not yet started is then skipped
 // whole, and one already in the transaction may still commit, whole.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) (any, error)) (any, error) {
+	return s.writeJob(ctx, &job{run: fn})
+}
+
+// writeJob is write for a prepared job (run set, and rec for a delivery).
+func (s *Store) writeJob(ctx context.Context, j *job) (any, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	j := &job{ctx: ctx, run: fn, done: make(chan jobResult, 1)}
+	j.ctx, j.done = ctx, make(chan jobResult, 1)
 	select {
 	case <-s.closing:
 		return nil, inspector.ErrClosed
@@ -387,6 +396,7 @@ func (s *Store) commit(batch []*job) {
 	for i, j := range batch {
 		j.done <- results[i]
 	}
+	s.prepareGroupStmts()
 }
 
 // runBatch runs and commits a batch. Without savepoints, it gives up (ok
@@ -413,9 +423,24 @@ func (s *Store) runBatch(batch []*job, savepoints bool) (results []jobResult, ok
 		_, err := tx.StmtContext(ctx, st).ExecContext(ctx)
 		return err
 	}
-	for i, j := range batch {
+	for i := 0; i < len(batch); i++ {
+		j := batch[i]
 		if err := j.ctx.Err(); err != nil {
 			results[i] = jobResult{err: err}
+			continue
+		}
+		if !savepoints && j.rec != nil {
+			// The deliveries that follow are stored together, a few
+			// statements for all of them.
+			n := 1
+			for i+n < len(batch) && batch[i+n].rec != nil && batch[i+n].ctx.Err() == nil {
+				n++
+			}
+			if err := s.recordGroup(tx, batch[i:i+n], results[i:i+n]); err != nil {
+				_ = tx.Rollback()
+				return nil, false
+			}
+			i += n - 1
 			continue
 		}
 		if savepoints {

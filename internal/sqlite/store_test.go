@@ -241,3 +241,161 @@ func TestGroupCommit(t *testing.T) {
 		t.Errorf("%d deliveries and %d events stored, want %d each", st.Deliveries, st.Events, n-1)
 	}
 }
+
+// TestGroupDedup queues deliveries behind a blocked writer, so that they are
+// stored by one group of multi-row statements, with one event repeated
+// across deliveries and within one: exactly one receipt of it is new (the one
+// of the delivery stored as its first), and its receipt counts run 1..n with
+// no gap or repeat.
+func TestGroupDedup(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	run := inspector.Run{ID: "run", StartedAt: time.Now()}
+	if err := s.CreateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	hook := inspector.Hook{ID: inspector.NewHookID(), Resource: asana.Compact{GID: "1"}, Target: "t", RunID: run.ID}
+	if err := s.CreateHook(ctx, hook); err != nil {
+		t.Fatal(err)
+	}
+	incoming := func(raw string) inspector.IncomingEvent {
+		t.Helper()
+		ev, err := inspector.NewIncomingEvent([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	shared := incoming(`{"action":"changed","resource":{"gid":"7","resource_type":"task"}}`)
+
+	release := make(chan struct{})
+	blocked := make(chan struct{})
+	go func() {
+		_, _ = s.write(ctx, func(*sql.Tx) (any, error) {
+			close(blocked)
+			<-release
+			return nil, nil
+		})
+	}()
+	<-blocked
+	commitsBefore := s.commits.Load()
+
+	const n = 10
+	results := make([]inspector.RecordResult, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			events := []inspector.IncomingEvent{incoming(fmt.Sprintf(`{"action":"added","n":%d}`, i)), shared}
+			if i == 3 {
+				events = append(events, shared) // twice in one delivery
+			}
+			kind := inspector.KindEvents
+			if i == 5 {
+				kind, events = inspector.KindHeartbeat, nil
+			}
+			results[i], errs[i] = s.RecordDelivery(ctx, inspector.Delivery{HookID: hook.ID, Kind: kind}, events)
+		}()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(s.jobs) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d writes queued", len(s.jobs), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if got := s.commits.Load() - commitsBefore; got != 2 {
+		t.Errorf("%d commits, want 2 (the blocked batch and one group)", got)
+	}
+
+	seen := map[int]bool{}
+	newShared, ids := 0, map[int64]bool{}
+	var newIn int64 // the delivery in which the shared event was new
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("delivery %d: %v", i, err)
+		}
+		res := results[i]
+		ids[res.Delivery.ID] = true
+		if i == 5 {
+			if len(res.Events) != 0 || res.Delivery.Kind != inspector.KindHeartbeat {
+				t.Errorf("heartbeat recorded as %+v", res)
+			}
+			continue
+		}
+		if !res.Events[0].New || res.Events[0].Receipts != 1 {
+			t.Errorf("delivery %d: own event %+v, want new with one receipt", i, res.Events[0])
+		}
+		wantNew := 1
+		for _, r := range res.Events[1:] {
+			if seen[r.Receipts] {
+				t.Errorf("two receipts of the shared event both counted %d", r.Receipts)
+			}
+			seen[r.Receipts] = true
+			if r.New != (r.Receipts == 1) {
+				t.Errorf("delivery %d: receipt %+v: New and Receipts disagree", i, r)
+			}
+			if r.New {
+				newShared++
+				wantNew++
+				newIn = res.Delivery.ID
+			}
+		}
+		if res.Delivery.NewEventCount != wantNew {
+			t.Errorf("delivery %d: NewEventCount %d, want %d", i, res.Delivery.NewEventCount, wantNew)
+		}
+		detail, err := s.GetDelivery(ctx, res.Delivery.ID)
+		if err != nil {
+			t.Fatalf("GetDelivery %d: %v", res.Delivery.ID, err)
+		}
+		if len(detail.Events) != len(res.Events) || detail.Delivery.NewEventCount != res.Delivery.NewEventCount {
+			t.Errorf("delivery %d stored as %d events, %d new; returned %d, %d", i, len(detail.Events),
+				detail.Delivery.NewEventCount, len(res.Events), res.Delivery.NewEventCount)
+		}
+		for p, re := range detail.Events {
+			if re.Event.ID != res.Events[p].EventID || re.New != res.Events[p].New {
+				t.Errorf("delivery %d event %d: stored %d new=%v, returned %+v", i, p, re.Event.ID, re.New, res.Events[p])
+			}
+		}
+	}
+	if len(ids) != n {
+		t.Errorf("%d distinct delivery ids for %d deliveries", len(ids), n)
+	}
+	if newShared != 1 {
+		t.Errorf("the shared event was new %d times, want 1", newShared)
+	}
+	events, err := s.ListEvents(ctx, inspector.EventFilter{HookID: hook.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range events {
+		if ev.Key == shared.Key && (ev.FirstDeliveryID != newIn || ev.Receipts != n) {
+			t.Errorf("shared event stored with first delivery %d and %d receipts; it was new in %d, want %d receipts",
+				ev.FirstDeliveryID, ev.Receipts, newIn, n)
+		}
+	}
+	// n-1 deliveries carry it, one of them twice.
+	for r := 1; r <= n; r++ {
+		if !seen[r] {
+			t.Errorf("no receipt of the shared event counted %d", r)
+		}
+	}
+	st, err := s.Stats(ctx, hook.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Deliveries != n || st.Heartbeats != 1 || st.Events != n || st.Receipts != 2*n-1 {
+		t.Errorf("Stats %+v: want %d deliveries, 1 heartbeat, %d events, %d receipts", st, n, n, 2*n-1)
+	}
+	h, err := s.GetHook(ctx, hook.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.LastHeartbeatAt.IsZero() {
+		t.Error("the heartbeat of the group did not set the hook's last heartbeat")
+	}
+}

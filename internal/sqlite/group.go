@@ -1,0 +1,243 @@
+package sqlite
+
+import (
+	"cmp"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
+)
+
+// groupChunk bounds the rows of one multi-row statement of recordGroup.
+const groupChunk = 64
+
+// groupKind names the multi-row statements of recordGroup.
+type groupKind int
+
+const (
+	groupDeliveries groupKind = iota
+	groupEvents
+	groupReceipts
+)
+
+// groupStmtKey identifies a multi-row statement: its kind and row count.
+type groupStmtKey struct {
+	kind groupKind
+	rows int
+}
+
+// groupSQL is the text of the multi-row statement k.
+func groupSQL(k groupStmtKey) string {
+	var head, row, tail string
+	switch k.kind {
+	case groupDeliveries:
+		head = `INSERT INTO deliveries (id, hook_id, received_at, request_id, remote_addr, query, headers, body,
+			kind, problem, event_count) VALUES `
+		row = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	case groupEvents:
+		head = `INSERT INTO events (hook_id, event_key, raw, action, resource_gid, resource_type,
+				first_seen_at, last_seen_at, receipts, first_delivery_id) VALUES `
+		row = `(?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`
+		tail = ` ON CONFLICT (hook_id, event_key) DO UPDATE SET receipts = receipts + 1,
+				last_seen_at = MAX(last_seen_at, excluded.last_seen_at)
+			RETURNING hook_id, event_key, id, receipts`
+	case groupReceipts:
+		head = `INSERT INTO delivery_events (delivery_id, position, event_id, new) VALUES `
+		row = `(?, ?, ?, ?)`
+	}
+	var b strings.Builder
+	b.WriteString(head)
+	for i := range k.rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(row)
+	}
+	b.WriteString(tail)
+	return b.String()
+}
+
+// groupStmt returns the statement k for tx: the one prepared on the writer's
+// connection if there is one, else one prepared in tx, and then k is noted so
+// that prepareGroupStmts prepares it for the next transactions.
+func (s *Store) groupStmt(tx *sql.Tx, k groupStmtKey) (*sql.Stmt, error) {
+	if st, ok := s.stmts.group[k]; ok {
+		return tx.Stmt(st), nil
+	}
+	st, err := tx.Prepare(groupSQL(k))
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	s.stmts.wanted = append(s.stmts.wanted, k)
+	return st, nil
+}
+
+// prepareGroupStmts prepares the statements groupStmt missed, on the
+// writer's connection, outside any transaction. A failure only means they are
+// prepared in the transaction again next time.
+func (s *Store) prepareGroupStmts() {
+	for _, k := range s.stmts.wanted {
+		if _, ok := s.stmts.group[k]; ok {
+			continue
+		}
+		st, err := s.wdb.Prepare(groupSQL(k))
+		if err != nil {
+			s.log.Warn("sqlite prepare failed", "err", err)
+			continue
+		}
+		if s.stmts.group == nil {
+			s.stmts.group = make(map[groupStmtKey]*sql.Stmt)
+		}
+		s.stmts.group[k] = st
+		s.stmts.preparedStmts = append(s.stmts.preparedStmts, st)
+	}
+	s.stmts.wanted = s.stmts.wanted[:0]
+}
+
+// eventRef is one event of a group: its delivery's index and its position.
+type eventRef struct{ job, pos int }
+
+// upserted is one row an event upsert returned.
+type upserted struct {
+	id       int64
+	receipts int
+}
+
+// recordGroup stores the deliveries of jobs (every one with rec set) in tx
+// with a few multi-row statements: one INSERT of the deliveries (ids assigned
+// from the current maximum, as SQLite would, since this is the only writer),
+// one upsert of all their events, one INSERT of all the receipts, each split
+// in chunks of groupChunk rows. It fills results on success; on an error
+// (such as a delivery to an unknown hook) the caller rolls back and retries
+// the batch job by job.
+func (s *Store) recordGroup(tx *sql.Tx, jobs []*job, results []jobResult) error {
+	var last int64
+	if err := tx.Stmt(s.stmts.maxDelivery).QueryRow().Scan(&last); err != nil {
+		return fmt.Errorf("read last delivery id: %w", err)
+	}
+	outs := make([]inspector.RecordResult, len(jobs))
+	var refs []eventRef
+	for start := 0; start < len(jobs); start += groupChunk {
+		end := min(start+groupChunk, len(jobs))
+		st, err := s.groupStmt(tx, groupStmtKey{groupDeliveries, end - start})
+		if err != nil {
+			return fmt.Errorf("insert deliveries: %w", err)
+		}
+		args := make([]any, 0, (end-start)*11)
+		for k := start; k < end; k++ {
+			rec := jobs[k].rec
+			d := rec.d
+			d.ID = last + int64(k) + 1
+			args = append(args, d.ID, d.HookID, rec.at, d.RequestID, d.RemoteAddr, d.Query, rec.headers, d.Body,
+				string(d.Kind), d.Problem, len(rec.events))
+			outs[k] = inspector.RecordResult{Delivery: d, Events: make([]inspector.EventReceipt, len(rec.events))}
+			for p := range rec.events {
+				refs = append(refs, eventRef{k, p})
+			}
+		}
+		if _, err := st.Exec(args...); err != nil {
+			return fmt.Errorf("insert deliveries: %w", err)
+		}
+	}
+	for k, j := range jobs {
+		if j.rec.d.Kind == inspector.KindHeartbeat {
+			if _, err := tx.Stmt(s.stmts.heartbeat).Exec(j.rec.at, j.rec.d.HookID); err != nil {
+				return fmt.Errorf("record heartbeat of delivery %d: %w", outs[k].Delivery.ID, err)
+			}
+		}
+	}
+	if len(refs) > 0 {
+		if err := s.upsertGroupEvents(tx, jobs, refs, outs); err != nil {
+			return err
+		}
+	}
+	for k := range jobs {
+		results[k] = jobResult{v: outs[k]}
+	}
+	return nil
+}
+
+// upsertGroupEvents upserts the events refs of jobs and links them to their
+// deliveries, filling the receipts of outs.
+func (s *Store) upsertGroupEvents(tx *sql.Tx, jobs []*job, refs []eventRef, outs []inspector.RecordResult) error {
+	// RETURNING gives the rows in no promised order, so they are matched by
+	// (hook, key). The same event may come several times in one group; each
+	// occurrence bumps receipts by one, so sorted by receipts they come in
+	// the order of refs.
+	type hookKey struct{ hook, key string }
+	got := make(map[hookKey][]upserted, len(refs))
+	for start := 0; start < len(refs); start += groupChunk {
+		end := min(start+groupChunk, len(refs))
+		st, err := s.groupStmt(tx, groupStmtKey{groupEvents, end - start})
+		if err != nil {
+			return fmt.Errorf("store events: %w", err)
+		}
+		args := make([]any, 0, (end-start)*9)
+		for _, r := range refs[start:end] {
+			rec := jobs[r.job].rec
+			ev := rec.events[r.pos]
+			args = append(args, rec.d.HookID, ev.Key, []byte(ev.Raw), ev.Action, ev.ResourceGID, ev.ResourceType,
+				rec.at, rec.at, outs[r.job].Delivery.ID)
+		}
+		rows, err := st.Query(args...)
+		if err != nil {
+			return fmt.Errorf("store events: %w", err)
+		}
+		n := 0
+		for rows.Next() {
+			var hk hookKey
+			var u upserted
+			if err := rows.Scan(&hk.hook, &hk.key, &u.id, &u.receipts); err != nil {
+				rows.Close()
+				return fmt.Errorf("store events: %w", err)
+			}
+			got[hk] = append(got[hk], u)
+			n++
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("store events: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store events: %w", err)
+		}
+		if n != end-start {
+			return fmt.Errorf("store events: %d rows returned for %d events", n, end-start)
+		}
+	}
+	for _, us := range got {
+		slices.SortFunc(us, func(a, b upserted) int { return cmp.Compare(a.receipts, b.receipts) })
+	}
+	for _, r := range refs {
+		rec := jobs[r.job].rec
+		hk := hookKey{rec.d.HookID, rec.events[r.pos].Key}
+		us := got[hk]
+		if len(us) == 0 {
+			return fmt.Errorf("store events: no row returned for event %d of delivery %d", r.pos, outs[r.job].Delivery.ID)
+		}
+		got[hk] = us[1:]
+		rc := inspector.EventReceipt{Position: r.pos, Key: hk.key, EventID: us[0].id, Receipts: us[0].receipts,
+			New: us[0].receipts == 1}
+		if rc.New {
+			outs[r.job].Delivery.NewEventCount++
+		}
+		outs[r.job].Events[r.pos] = rc
+	}
+	for start := 0; start < len(refs); start += groupChunk {
+		end := min(start+groupChunk, len(refs))
+		st, err := s.groupStmt(tx, groupStmtKey{groupReceipts, end - start})
+		if err != nil {
+			return fmt.Errorf("link events: %w", err)
+		}
+		args := make([]any, 0, (end-start)*4)
+		for _, r := range refs[start:end] {
+			rc := outs[r.job].Events[r.pos]
+			args = append(args, outs[r.job].Delivery.ID, r.pos, rc.EventID, boolInt(rc.New))
+		}
+		if _, err := st.Exec(args...); err != nil {
+			return fmt.Errorf("link events: %w", err)
+		}
+	}
+	return nil
+}
