@@ -2,6 +2,8 @@ package inspector
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -104,6 +106,23 @@ type IncomingEvent struct {
 // NewIncomingEvent keys raw (see EventKey) and copies the indexed fields. It
 // fails when raw is not a JSON object that RFC 8785 can canonicalize.
 func NewIncomingEvent(raw json.RawMessage) (IncomingEvent, error) {
+	p := canonParser{data: raw}
+	p.skipSpace()
+	if p.pos < len(raw) && raw[p.pos] == '{' {
+		if ev, ok := p.event(); ok {
+			if p.skipSpace(); p.pos == len(raw) {
+				ev.Raw = raw
+				return ev, nil
+			}
+		}
+	}
+	return newIncomingEventSlow(raw)
+}
+
+// newIncomingEventSlow is NewIncomingEvent in three passes (key, then the
+// two fields); it gives the errors, and the reading of the rare events
+// event() leaves to it.
+func newIncomingEventSlow(raw json.RawMessage) (IncomingEvent, error) {
 	if t := bytes.TrimLeft(raw, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return IncomingEvent{}, fmt.Errorf("event is not a JSON object")
 	}
@@ -143,6 +162,16 @@ type ParsedBody struct {
 // empty); anything else, including an event RFC 8785 cannot canonicalize, is
 // KindMalformed with a Problem, and no events.
 func ParseDeliveryBody(body []byte) ParsedBody {
+	if parsed, ok := parseDeliveryBodyFast(body); ok {
+		return parsed
+	}
+	return parseDeliveryBodySlow(body)
+}
+
+// parseDeliveryBodySlow is ParseDeliveryBody in several passes; it explains
+// every malformed body, and reads the rare bodies the single pass leaves to
+// it.
+func parseDeliveryBodySlow(body []byte) ParsedBody {
 	malformed := func(format string, args ...any) ParsedBody {
 		return ParsedBody{Kind: KindMalformed, Problem: fmt.Sprintf(format, args...)}
 	}
@@ -175,6 +204,164 @@ func ParseDeliveryBody(body []byte) ParsedBody {
 		events = append(events, ev)
 	}
 	return ParsedBody{Kind: KindEvents, Events: events}
+}
+
+// parseDeliveryBodyFast reads a body of events in one pass: it canonicalizes
+// and keys each event while it walks the body, and picks its action and
+// resource on the way. It gives up (ok false) on anything unusual, which
+// parseDeliveryBodySlow then reads: a body that is not {"events":[objects]},
+// "events" twice, or an event event() gives up on.
+func parseDeliveryBodyFast(body []byte) (parsed ParsedBody, ok bool) {
+	p := canonParser{data: body}
+	p.skipSpace()
+	if p.pos >= len(body) || body[p.pos] != '{' {
+		return ParsedBody{}, false
+	}
+	p.pos++
+	var events []IncomingEvent
+	found := false
+	for first := true; ; first = false {
+		p.skipSpace()
+		if first && p.pos < len(body) && body[p.pos] == '}' {
+			return ParsedBody{}, false // no "events"
+		}
+		if p.pos >= len(body) || body[p.pos] != '"' {
+			return ParsedBody{}, false
+		}
+		name, err := p.str()
+		if err != nil {
+			return ParsedBody{}, false
+		}
+		p.skipSpace()
+		if p.pos >= len(body) || body[p.pos] != ':' {
+			return ParsedBody{}, false
+		}
+		p.pos++
+		if name == "events" {
+			if found {
+				return ParsedBody{}, false
+			}
+			found = true
+			if events, ok = p.eventList(); !ok {
+				return ParsedBody{}, false
+			}
+		} else if _, err := p.value(nil, 1); err != nil {
+			return ParsedBody{}, false
+		}
+		p.skipSpace()
+		if p.pos >= len(body) {
+			return ParsedBody{}, false
+		}
+		if body[p.pos] == ',' {
+			p.pos++
+			continue
+		}
+		if body[p.pos] != '}' {
+			return ParsedBody{}, false
+		}
+		p.pos++
+		break
+	}
+	if p.skipSpace(); p.pos != len(body) || !found {
+		return ParsedBody{}, false
+	}
+	if len(events) == 0 {
+		return ParsedBody{Kind: KindHeartbeat}, true
+	}
+	return ParsedBody{Kind: KindEvents, Events: events}, true
+}
+
+// eventList reads an array of events at p.pos.
+func (p *canonParser) eventList() ([]IncomingEvent, bool) {
+	p.skipSpace()
+	if p.pos >= len(p.data) || p.data[p.pos] != '[' {
+		return nil, false
+	}
+	p.pos++
+	p.skipSpace()
+	if p.pos < len(p.data) && p.data[p.pos] == ']' {
+		p.pos++
+		return nil, true
+	}
+	var events []IncomingEvent
+	for {
+		p.skipSpace()
+		if p.pos >= len(p.data) || p.data[p.pos] != '{' {
+			return nil, false
+		}
+		start := p.pos
+		ev, ok := p.event()
+		if !ok {
+			return nil, false
+		}
+		ev.Raw = json.RawMessage(p.data[start:p.pos])
+		events = append(events, ev)
+		p.skipSpace()
+		if p.pos >= len(p.data) {
+			return nil, false
+		}
+		if p.data[p.pos] == ',' {
+			p.pos++
+			continue
+		}
+		if p.data[p.pos] != ']' {
+			return nil, false
+		}
+		p.pos++
+		return events, true
+	}
+}
+
+// event reads the event object at p.pos: its key (as EventKey computes it:
+// the object is canonicalized at the same depth), action and resource. Raw
+// is left to the caller. It gives up (ok false) where the slow path must
+// decide: invalid JSON, and a member named like "action" or "resource" but
+// for case, which encoding/json would have matched.
+func (p *canonParser) event() (ev IncomingEvent, ok bool) {
+	clash := false
+	stringMember := func(dst *string) ([]byte, bool, error) {
+		p.skipSpace()
+		if p.pos < len(p.data) && p.data[p.pos] == '"' {
+			s, err := p.str()
+			if err != nil {
+				return nil, true, err
+			}
+			*dst = s
+			return appendJSString(nil, s), true, nil
+		}
+		return nil, false, nil
+	}
+	resource := func(name string, _ int) ([]byte, bool, error) {
+		switch name {
+		case "gid":
+			return stringMember(&ev.ResourceGID)
+		case "resource_type":
+			return stringMember(&ev.ResourceType)
+		}
+		return nil, false, nil
+	}
+	top := func(name string, depth int) ([]byte, bool, error) {
+		switch {
+		case name == "action":
+			return stringMember(&ev.Action)
+		case name == "resource":
+			p.skipSpace()
+			if p.pos < len(p.data) && p.data[p.pos] == '{' && depth < maxJSONDepth {
+				val, err := p.objectFunc(nil, depth+1, resource)
+				return val, true, err
+			}
+		case strings.EqualFold(name, "action"), strings.EqualFold(name, "resource"):
+			clash = true
+		}
+		return nil, false, nil
+	}
+	canon, err := p.objectFunc(make([]byte, 0, 512), 1, top)
+	if err != nil || clash {
+		return IncomingEvent{}, false
+	}
+	sum := sha256.Sum256(canon)
+	ev.Key = hex.EncodeToString(sum[:])
+	return ev, true
 }
 
 // EventReceipt is what the store did with one event of a delivery.

@@ -117,6 +117,16 @@ func (p *canonParser) literal(out []byte, lit string) ([]byte, error) {
 }
 
 func (p *canonParser) object(out []byte, depth int) ([]byte, error) {
+	return p.objectFunc(out, depth, nil)
+}
+
+// memberFunc may parse the value of the member name itself, at p.pos: it then
+// returns its canonical form and handled true. With handled false, the value
+// is parsed as usual. depth is the one the value would be parsed at.
+type memberFunc func(name string, depth int) (val []byte, handled bool, err error)
+
+// objectFunc is object, with f (when not nil) offered each member's value.
+func (p *canonParser) objectFunc(out []byte, depth int, f memberFunc) ([]byte, error) {
 	p.pos++ // '{'
 	var members []canonMember
 	p.skipSpace()
@@ -138,7 +148,14 @@ func (p *canonParser) object(out []byte, depth int) ([]byte, error) {
 			return nil, p.errorf("expected ':'")
 		}
 		p.pos++
-		val, err := p.value(nil, depth)
+		var val []byte
+		handled := false
+		if f != nil {
+			val, handled, err = f(name, depth)
+		}
+		if !handled && err == nil {
+			val, err = p.value(nil, depth)
+		}
 		if err != nil {
 			return nil, err
 		}

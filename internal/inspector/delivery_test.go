@@ -1,0 +1,81 @@
+package inspector
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// parseBodies are delivery bodies the one-pass reading must read exactly as
+// the several-pass one, or leave to it.
+var parseBodies = []string{
+	`{"events":[]}`,
+	` { "events" : [ ] } `,
+	`{"events":[{"action":"changed","resource":{"gid":"1","resource_type":"task"},"user":{"gid":"2"}}]}`,
+	`{"events":[{"action":"added","resource":{"gid":"1","resource_type":"task"}}, {"resource":{"resource_type":"story","gid":"9"},"action":"removed"}]}`,
+	`{"x":1,"events":[{"a":1}],"y":[1,2,{"z":null}]}`,
+	`{"events":[{"action":1,"resource":"x"}]}`,
+	`{"events":[{"action":"a","resource":{"gid":5,"resource_type":null}}]}`,
+	`{"events":[{"action":"\u0061\n","resource":{"gid":"\u00e9","resource_type":"t\"q"}}]}`,
+	`{"events":[{"ACTION":"upper","Resource":{"gid":"1"}}]}`,
+	`{"events":[{"action":"a","action":"b"}]}`,
+	`{"events":[{"action":"a","resource":{"gid":"1","gid":"2"}}]}`,
+	`{"events":[],"events":[{"a":1}]}`,
+	`{"ev\u0065nts":[{"action":"escaped name"}]}`,
+	`{"Events":[]}`,
+	`{}`,
+	`[]`,
+	`{"events":{}}`,
+	`{"events":[1]}`,
+	`{"events":[{"n":1e400}]}`,
+	`{"events":[{"s":"\ud800"}]}`,
+	`{"events":[{"a":1}]} trailing`,
+	`{"events":[{"a":1},]}`,
+	`{"events":[{"a":1}]`,
+	``,
+	`{"events":[{"nested":{"action":"inner","resource":{"gid":"inner"}}}]}`,
+}
+
+func TestParseDeliveryBodyOnePass(t *testing.T) {
+	for _, body := range parseBodies {
+		t.Run(body, func(t *testing.T) {
+			checkParse(t, []byte(body))
+		})
+	}
+	t.Run("the one pass reads an ordinary delivery", func(t *testing.T) {
+		body := []byte(parseBodies[3])
+		got, ok := parseDeliveryBodyFast(body)
+		if !ok {
+			t.Fatal("the one-pass reading gave up on an ordinary delivery")
+		}
+		if got.Kind != KindEvents || len(got.Events) != 2 || got.Events[1].Action != "removed" ||
+			got.Events[1].ResourceType != "story" || got.Events[1].ResourceGID != "9" {
+			t.Errorf("read as %+v", got)
+		}
+	})
+}
+
+// checkParse compares ParseDeliveryBody and NewIncomingEvent with their
+// several-pass versions on body.
+func checkParse(t *testing.T, body []byte) {
+	t.Helper()
+	want := parseDeliveryBodySlow(body)
+	if got := ParseDeliveryBody(body); !cmp.Equal(got, want) {
+		t.Errorf("ParseDeliveryBody(%q) differs from the several-pass reading (-got +want):\n%s", body, cmp.Diff(got, want))
+	}
+	gotEv, gotErr := NewIncomingEvent(json.RawMessage(body))
+	wantEv, wantErr := newIncomingEventSlow(json.RawMessage(body))
+	if (gotErr == nil) != (wantErr == nil) || !cmp.Equal(gotEv, wantEv) {
+		t.Errorf("NewIncomingEvent(%q) = %+v, %v; several passes: %+v, %v", body, gotEv, gotErr, wantEv, wantErr)
+	}
+}
+
+func FuzzParseDeliveryBody(f *testing.F) {
+	for _, body := range parseBodies {
+		f.Add([]byte(body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		checkParse(t, body)
+	})
+}
