@@ -20,6 +20,7 @@ import (
 	"github.com/asana-webhooks/asana-webhooks/emulator"
 	"github.com/asana-webhooks/asana-webhooks/emulator/emulatortest"
 	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
+	"github.com/asana-webhooks/asana-webhooks/internal/postgres/pgtest"
 	"github.com/asana-webhooks/asana-webhooks/internal/receiver"
 	"github.com/asana-webhooks/asana-webhooks/internal/sqlite"
 )
@@ -502,5 +503,48 @@ func TestCleanupFailureSaysOnce(t *testing.T) {
 	}
 	if out := stdout.String() + stderr.String(); strings.Contains(out, "777: ") || strings.Contains(out, "level=ERROR") || strings.Contains(out, "warning: could not delete") {
 		t.Errorf("the failure is also printed or logged:\n%s", out)
+	}
+}
+
+// TestSecondInspectorLeavesTheFirstsWebhooks: two inspectors running at the
+// same time on one store (the default --db is one file; a PostgreSQL
+// database is meant to be shared): the second's start must not take the
+// first's live webhooks for leftovers and delete them.
+func TestSecondInspectorLeavesTheFirstsWebhooks(t *testing.T) {
+	tests := []struct {
+		name string
+		db   func(t *testing.T) string
+	}{
+		{"sqlite", dbPath},
+		{"postgres", func(t *testing.T) string { return pgtest.Schema(t) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := emulatortest.New(t)
+			db := tt.db(t)
+			first := start(t, Config{Client: newClient(srv, srv.Token()), Resources: []string{srv.ProjectGID()}, DBPath: db})
+			mine := runHooks(t, first.in)[0]
+			other := createProject(t, srv, "Other")
+			second := start(t, Config{Client: newClient(srv, srv.Token()), Resources: []string{other}, DBPath: db})
+			theirs := runHooks(t, second.in)[0]
+			if got := srv.WebhookGIDs(); !slices.Contains(got, mine.WebhookGID) || !slices.Contains(got, theirs.WebhookGID) {
+				t.Fatalf("emulator webhooks = %v; want the first's %s and the second's %s", got, mine.WebhookGID, theirs.WebhookGID)
+			}
+			if hooks := runHooks(t, first.in); len(hooks) != 1 || hooks[0].ID != mine.ID {
+				t.Errorf("the first run's hooks = %+v; want its hook still active", hooks)
+			}
+			if err := second.in.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if got := srv.WebhookGIDs(); !slices.Equal(got, []string{mine.WebhookGID}) {
+				t.Errorf("after the second closed: emulator webhooks = %v, want the first's %s", got, mine.WebhookGID)
+			}
+			if err := first.in.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if got := srv.WebhookGIDs(); len(got) != 0 {
+				t.Errorf("after both closed: emulator webhooks = %v", got)
+			}
+		})
 	}
 }

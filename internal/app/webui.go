@@ -359,9 +359,15 @@ func (a *uiActions) Delete(ctx context.Context, hookID string) error {
 	return nil
 }
 
-// DeleteAll implements webui.Actions: every active hook of ours.
+// DeleteAll implements webui.Actions: every active hook of this run (which
+// reconciled the earlier runs' at its start); another inspector's running on
+// the same store are its own.
 func (a *uiActions) DeleteAll(ctx context.Context) (int, error) {
-	hooks, err := a.in.store.ListHooks(ctx, inspector.HookFilter{States: []inspector.HookState{inspector.HookActive}})
+	m := a.manager.Load()
+	if m == nil {
+		return 0, errors.New("the inspector is still starting; try again in a moment")
+	}
+	hooks, err := a.in.store.ListHooks(ctx, inspector.HookFilter{RunID: m.RunID(), States: []inspector.HookState{inspector.HookActive}})
 	if err != nil {
 		return 0, fmt.Errorf("delete all: %w", err)
 	}

@@ -645,8 +645,9 @@ func (m *Manager) deleteClaimed(ctx context.Context, log *slog.Logger, h Hook, n
 // health monitor does not re-create it, then deleted in Asana (a 404 counts
 // as done) and marked deleted. It sends no Notice: the caller tells the user
 // how the delete came about. It returns the hook as it was. A hook still
-// being created, already gone or unknown is an error (ErrInvalidState,
-// ErrNotFound); one being deleted or re-created already is ErrBusy.
+// being created, already gone, owned by another inspector still running on
+// the store, or unknown is an error (ErrInvalidState, ErrNotFound); one being
+// deleted or re-created already is ErrBusy.
 func (m *Manager) Delete(ctx context.Context, hookID string) (Hook, error) {
 	if !m.claim(hookID) {
 		return Hook{}, fmt.Errorf("delete hook %s: %w", hookID, ErrBusy)
@@ -658,6 +659,9 @@ func (m *Manager) Delete(ctx context.Context, hookID string) (Hook, error) {
 	}
 	switch h.State {
 	case HookActive:
+		if m.ownedByLiveRun(ctx, h) {
+			return Hook{}, fmt.Errorf("delete hook %s: its webhook %s belongs to another inspector that is running on this store (run %s); delete it there: %w", hookID, h.WebhookGID, h.LastRunID, ErrInvalidState)
+		}
 	case HookPending:
 		return Hook{}, fmt.Errorf("delete hook %s: its webhook is still being created (or its create awaits the next start): %w", hookID, ErrInvalidState)
 	default:
@@ -672,6 +676,21 @@ func (m *Manager) Delete(ctx context.Context, hookID string) (Hook, error) {
 		return Hook{}, fmt.Errorf("delete webhook %s: %w", h.WebhookGID, err)
 	}
 	return h, nil
+}
+
+// ownedByLiveRun reports whether h belongs to another run that is still
+// alive (with a RunLocker store): another inspector's, not this one's to
+// delete. When unsure it says yes.
+func (m *Manager) ownedByLiveRun(ctx context.Context, h Hook) bool {
+	if h.LastRunID == m.cfg.RunID {
+		return false
+	}
+	l, ok := m.cfg.Store.(RunLocker)
+	if !ok {
+		return false
+	}
+	alive, err := l.RunAlive(ctx, h.LastRunID)
+	return alive || err != nil
 }
 
 // Cleanup ends the run. Unless the run keeps its webhooks, it deletes in

@@ -380,13 +380,16 @@ func TestManagerReconcile(t *testing.T) {
 		t.Fatal("a --keep run deleted webhooks")
 	}
 	second, err := inspector.NewManager(inspector.ManagerConfig{Store: first.store, API: first.api,
-		Windows: &inspector.HandshakeWindows{}, RunID: inspector.NewHookID(), PublicURL: "https://pub.example"})
+		Windows: &inspector.HandshakeWindows{}, RunID: inspector.NewHookID(), PublicURL: "https://pub.example", Keep: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hooks, err := second.Start(ctx, []inspector.HookSpec{spec})
 	if err != nil || len(hooks) != 1 || hooks[0].ID != kept.ID {
 		t.Fatalf("Start = %+v, %v; want the kept hook reused", hooks, err)
+	}
+	if _, err := second.Cleanup(ctx); err != nil { // ends, keeping it again
+		t.Fatal(err)
 	}
 	// A third run on another URL deletes it and creates its own.
 	third, err := inspector.NewManager(inspector.ManagerConfig{Store: first.store, API: first.api,
@@ -746,6 +749,59 @@ func TestManagerOneMessagePerFailure(t *testing.T) {
 				t.Errorf("also logged at warning level or above: %q", loud)
 			}
 		})
+	}
+}
+
+// TestManagerLeavesLiveRunsHooks: with two runs on one store, the second's
+// Reconcile and a Delete from its web UI leave the first run's live webhook
+// alone. (A crashed run's lock is released by the kernel, so its leftovers
+// are still reconciled: internal/crashtest restarts after SIGKILL.)
+func TestManagerLeavesLiveRunsHooks(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "m.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	api := newFakeAPI(st, &inspector.HandshakeWindows{})
+	newManager := func(w *inspector.HandshakeWindows) *inspector.Manager {
+		t.Helper()
+		m, err := inspector.NewManager(inspector.ManagerConfig{Store: st, API: api, Windows: w, RunID: inspector.NewHookID(), PublicURL: "https://pub.example"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	first := newManager(api.windows)
+	hooks, err := first.Start(ctx, []inspector.HookSpec{spec})
+	if err != nil || len(hooks) != 1 {
+		t.Fatalf("first Start = %+v, %v", hooks, err)
+	}
+	mine := hooks[0]
+
+	second := newManager(api.windows)
+	if _, err := second.Start(ctx, nil); err != nil {
+		t.Fatalf("second Start: %v", err)
+	}
+	if got := api.deletedGIDs(); len(got) != 0 {
+		t.Fatalf("the second run's start deleted %v, the first run's live webhook", got)
+	}
+	if _, err := second.Delete(ctx, mine.ID); !errors.Is(err, inspector.ErrInvalidState) {
+		t.Errorf("the second run's Delete of the first's hook = %v, want ErrInvalidState", err)
+	}
+	if h, err := st.GetHook(ctx, mine.ID); err != nil || h.State != inspector.HookActive {
+		t.Errorf("the first run's hook = %+v, %v; want still active", h, err)
+	}
+
+	// Each run's cleanup deletes exactly its own.
+	if _, err := second.Cleanup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Cleanup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := api.deletedGIDs(); !slices.Equal(got, []string{mine.WebhookGID}) {
+		t.Errorf("deleted = %v, want the first's own cleanup of %s", got, mine.WebhookGID)
 	}
 }
 
