@@ -69,7 +69,7 @@ func (a *App) openInspectorDB(ctx context.Context, o *deliveriesOptions) (inspec
 			return nil, &configError{err: fmt.Errorf("--db %s is a directory: want the inspector's database file (such as %s)", path, filepath.Join(path, InspectorDBFile))}
 		}
 	}
-	st, err := app.OpenStore(ctx, path, nil, nil)
+	st, err := app.OpenStoreReadOnly(ctx, path, nil) // never creates, migrates or writes
 	if err != nil {
 		return nil, err
 	}

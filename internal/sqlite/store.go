@@ -57,6 +57,11 @@ type Options struct {
 	// commits, when the previous commit was shared; zero is
 	// DefaultCommitDelay, negative disables the wait.
 	CommitDelay time.Duration
+	// ReadOnly opens an existing database for reading commands: the file
+	// is neither created nor migrated nor checkpointed, and every write
+	// fails. A missing or empty file, or one without the inspector's
+	// tables, is ErrNoDatabase; an older schema is an error too.
+	ReadOnly bool
 }
 
 // Store is an inspector.Store in one SQLite file. It is safe for concurrent
@@ -123,6 +128,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.CommitDelay == 0 {
 		opts.CommitDelay = DefaultCommitDelay
 	}
+	if opts.ReadOnly {
+		return openReadOnly(ctx, path, opts)
+	}
 	if err := createPrivate(path); err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
@@ -170,6 +178,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	cdb.SetMaxOpenConns(1)
 
+	return start(ctx, path, opts, wdb, rdb, cdb, true)
+}
+
+// start builds the Store on its three connection pools and starts the writer
+// (and, unless read-only, the checkpointer). On an error it closes them.
+func start(ctx context.Context, path string, opts Options, wdb, rdb, cdb *sql.DB, checkpoint bool) (*Store, error) {
 	s := &Store{
 		path:        path,
 		log:         opts.Logger,
@@ -193,7 +207,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	go s.writer()
-	go s.checkpointer()
+	if checkpoint {
+		go s.checkpointer()
+	} else {
+		close(s.ckptDone)
+	}
 	return s, nil
 }
 
