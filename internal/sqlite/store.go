@@ -71,7 +71,7 @@ type Store struct {
 	log      *slog.Logger
 	now      func() time.Time
 	maxBatch int
-	// commitDelay and expect (the writer's own) drive gather.
+	// commitDelay and expect (the writer's own) drive the gathering of batches.
 	commitDelay time.Duration
 	expect      int
 
@@ -351,40 +351,65 @@ func (s *Store) writer() {
 				if len(batch) == 0 {
 					return
 				}
-				s.commit(batch)
+				s.commit(batch, nil)
 			}
 		}
-		batch := s.gather(first)
-		s.commit(batch)
+		batch := s.commit(s.drain([]*job{first}), s.newGathering())
 		s.expect = len(batch) + len(s.jobs)
 	}
 }
 
-// gather collects the batch that starts with first. Group commit alone
-// splits concurrent writers into two cohorts that alternate (one is committed
-// while the other travels back and forth), so each commit serves half of
-// them. gather therefore expects the writers the last commit answered, plus
-// those that queued during it, and waits for them up to commitDelay
-// (PostgreSQL's commit_delay, with an early exit). A lone writer never waits.
-func (s *Store) gather(first *job) []*job {
-	batch := s.drain([]*job{first})
-	expect := min(s.expect, s.maxBatch)
-	if s.commitDelay <= 0 || expect < 2 || len(batch) >= expect {
+// gathering is how a batch grows while its transaction runs. Group commit
+// alone splits concurrent writers into two cohorts that alternate (one is
+// committed while the other travels back and forth), so each commit serves
+// half of them. The writer therefore expects the writers the last commit
+// answered, plus those that queued during it, and waits for them up to
+// commitDelay (PostgreSQL's commit_delay, with an early exit). It runs the
+// jobs that have come while it waits for the others, so the wait overlaps the
+// work. A lone writer never waits; jobs that queued meanwhile join the batch
+// anyway.
+type gathering struct {
+	expect  int
+	timer   *time.Timer // nil: no waiting
+	expired bool
+}
+
+// newGathering starts the gathering of the next batch.
+func (s *Store) newGathering() *gathering {
+	g := &gathering{expect: min(s.expect, s.maxBatch)}
+	if s.commitDelay > 0 && g.expect >= 2 {
+		g.timer = time.NewTimer(s.commitDelay)
+	}
+	return g
+}
+
+// more returns batch with the jobs that queued since, waiting for them while
+// the batch is smaller than expected and the delay has not expired. An
+// unchanged batch means it is complete.
+func (s *Store) more(batch []*job, g *gathering) []*job {
+	n := len(batch)
+	if batch = s.drain(batch); len(batch) > n || len(batch) >= s.maxBatch {
 		return batch
 	}
-	timer := time.NewTimer(s.commitDelay)
-	defer timer.Stop()
-	for len(batch) < expect {
-		select {
-		case j := <-s.jobs:
-			batch = append(batch, j)
-		case <-timer.C:
-			return batch
-		case <-s.closing:
-			return s.drain(batch)
-		}
+	if g.timer == nil || g.expired || len(batch) >= g.expect {
+		return batch
 	}
-	return batch
+	select {
+	case j := <-s.jobs:
+		return s.drain(append(batch, j))
+	case <-g.timer.C:
+		g.expired = true
+	case <-s.closing:
+		g.expired = true
+	}
+	return s.drain(batch)
+}
+
+// stop releases the gathering's timer.
+func (g *gathering) stop() {
+	if g != nil && g.timer != nil {
+		g.timer.Stop()
+	}
 }
 
 // drain appends the queued jobs to batch, up to maxBatch, without waiting.
@@ -400,38 +425,43 @@ func (s *Store) drain(batch []*job) []*job {
 	return batch
 }
 
-// commit runs a batch in one transaction and answers every job once the
-// transaction is committed (or has failed). It first runs the jobs one after
-// the other; only if one fails does it roll everything back and run the batch
-// again with each job in its own savepoint, so that the failing one is undone
-// alone. Failures are rare (a delivery to an unknown hook, a conflicting
-// handshake), and savepoints cost the single writer two statements per job.
-func (s *Store) commit(batch []*job) {
-	results, ok := s.runBatch(batch, false)
+// commit runs a batch in one transaction, growing it as g says (nil: not at
+// all), and answers every job once the transaction is committed (or has
+// failed); it returns the batch as it ended up. It first runs the jobs one
+// after the other; only if one fails does it roll everything back and run the
+// batch again, without growing it, with each job in its own savepoint, so
+// that the failing one is undone alone. Failures are rare (a delivery to an
+// unknown hook, a conflicting handshake), and savepoints cost the single
+// writer two statements per job.
+func (s *Store) commit(batch []*job, g *gathering) []*job {
+	defer g.stop()
+	results, batch, ok := s.runBatch(batch, false, g)
 	if !ok {
-		results, _ = s.runBatch(batch, true)
+		results, batch, _ = s.runBatch(batch, true, nil)
 	}
 	for i, j := range batch {
 		j.done <- results[i]
 	}
 	s.prepareGroupStmts()
+	return batch
 }
 
-// runBatch runs and commits a batch. Without savepoints, it gives up (ok
+// runBatch runs and commits a batch, growing it as g says (nil: not at all),
+// and returns the batch as it ended up. Without savepoints, it gives up (ok
 // false, nothing committed) at the first job that fails.
-func (s *Store) runBatch(batch []*job, savepoints bool) (results []jobResult, ok bool) {
+func (s *Store) runBatch(batch []*job, savepoints bool, g *gathering) (results []jobResult, _ []*job, ok bool) {
 	// The statements run under the writer's own context: interrupting one
 	// would roll back the whole shared transaction. Callers' contexts are
 	// checked before their job starts.
 	ctx := context.Background()
 	results = make([]jobResult, len(batch))
-	fail := func(err error) ([]jobResult, bool) {
+	fail := func(err error) ([]jobResult, []*job, bool) {
 		for i := range results {
 			if results[i].err == nil {
 				results[i] = jobResult{err: err}
 			}
 		}
-		return results, true
+		return results, batch, true
 	}
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
@@ -441,7 +471,16 @@ func (s *Store) runBatch(batch []*job, savepoints bool) (results []jobResult, ok
 		_, err := tx.StmtContext(ctx, st).ExecContext(ctx)
 		return err
 	}
-	for i := 0; i < len(batch); i++ {
+	for i := 0; ; i++ {
+		if i == len(batch) && g != nil {
+			batch = s.more(batch, g)
+			for len(results) < len(batch) {
+				results = append(results, jobResult{})
+			}
+		}
+		if i == len(batch) {
+			break
+		}
 		j := batch[i]
 		if err := j.ctx.Err(); err != nil {
 			results[i] = jobResult{err: err}
@@ -456,7 +495,7 @@ func (s *Store) runBatch(batch []*job, savepoints bool) (results []jobResult, ok
 			}
 			if err := s.recordGroup(tx, batch[i:i+n], results[i:i+n]); err != nil {
 				_ = tx.Rollback()
-				return nil, false
+				return nil, batch, false
 			}
 			i += n - 1
 			continue
@@ -471,7 +510,7 @@ func (s *Store) runBatch(batch []*job, savepoints bool) (results []jobResult, ok
 		if runErr != nil {
 			if !savepoints {
 				_ = tx.Rollback()
-				return nil, false
+				return nil, batch, false
 			}
 			results[i] = jobResult{err: runErr}
 			err := exec(s.stmts.rollbackTo)
@@ -502,7 +541,7 @@ func (s *Store) runBatch(batch []*job, savepoints bool) (results []jobResult, ok
 		default:
 		}
 	}
-	return results, true
+	return results, batch, true
 }
 
 // Checkpoints copy the WAL back into the database file. SQLite would run them
