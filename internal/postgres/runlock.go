@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
 	"github.com/jackc/pgx/v5"
@@ -32,9 +34,9 @@ func (s *Store) LockRun(ctx context.Context, runID string) (func() error, error)
 	}
 	s.mu.Lock()
 	if s.runLocks == nil {
-		s.runLocks = map[*pgx.Conn]struct{}{}
+		s.runLocks = map[*pgx.Conn]string{}
 	}
-	s.runLocks[conn] = struct{}{}
+	s.runLocks[conn] = runID
 	s.mu.Unlock()
 	return func() error {
 		s.mu.Lock()
@@ -44,9 +46,18 @@ func (s *Store) LockRun(ctx context.Context, runID string) (func() error, error)
 		if !held {
 			return nil
 		}
-		// Ending the session releases the lock.
-		return conn.Close(context.Background())
+		return releaseRunLock(conn, runID)
 	}, nil
+}
+
+// releaseRunLock unlocks explicitly, so that the lock is free when it
+// returns (a closed session's locks go only when the server has noticed),
+// then ends the session.
+func releaseRunLock(conn *pgx.Conn, runID string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1, hashtext(COALESCE(current_schema(), '') || ':' || $2))`, int32(runLockKey), runID)
+	return errors.Join(err, conn.Close(ctx))
 }
 
 // RunAlive implements inspector.RunLocker: the run is alive if its lock is

@@ -81,7 +81,7 @@ type Store struct {
 	ops    sync.WaitGroup
 	// runLocks are the connections holding a run's lock (LockRun), closed
 	// by Close if their run did not unlock.
-	runLocks map[*pgx.Conn]struct{}
+	runLocks map[*pgx.Conn]string
 }
 
 var _ inspector.Store = (*Store)(nil)
@@ -227,8 +227,8 @@ func (s *Store) Close() error {
 	locks := s.runLocks
 	s.runLocks = nil
 	s.mu.Unlock()
-	for c := range locks {
-		_ = c.Close(context.Background())
+	for c, runID := range locks {
+		_ = releaseRunLock(c, runID)
 	}
 	s.pool.Close()
 	return nil
