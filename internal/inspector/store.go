@@ -109,7 +109,7 @@ type Store interface {
 	// SaveHandshake stores the secret of a handshake for the hook: the
 	// first secret is committed; the same one again is accepted; a different
 	// one fails with ErrSecretConflict and changes nothing. An empty secret
-	// is ErrInvalid, an unknown hook ErrNotFound, a deleted one
+	// is ErrInvalid, an unknown hook ErrNotFound, a deleted or failed one
 	// ErrInvalidState.
 	SaveHandshake(ctx context.Context, hookID string, secret asana.Secret) error
 	// Secret returns the hook's secret, to verify a delivery or compare it

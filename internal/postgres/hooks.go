@@ -172,7 +172,9 @@ func (s *Store) SaveHandshake(ctx context.Context, hookID string, secret asana.S
 			}
 			return err
 		}
-		if inspector.HookState(state) == inspector.HookDeleted {
+		// A deleted or failed hook takes no secret: a late handshake must
+		// not revive a hook the manager has settled.
+		if st := inspector.HookState(state); st == inspector.HookDeleted || st == inspector.HookFailed {
 			return inspector.ErrInvalidState
 		}
 		if stored != nil {

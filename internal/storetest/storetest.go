@@ -452,6 +452,13 @@ func testHandshake(t *testing.T, open Opener) {
 	if err := f.store.MarkHookDeleted(f.ctx, deleted.ID, ""); err != nil {
 		t.Fatal(err)
 	}
+	// A failed hook (its create was rejected or abandoned) takes no secret:
+	// a handshake that passed the window check just before the window closed
+	// must not give it one after the manager settled it.
+	failed := f.hook("3")
+	if err := f.store.MarkHookFailed(f.ctx, failed.ID, ""); err != nil {
+		t.Fatal(err)
+	}
 	const first = "first-secret-0123456789abcdef"
 	steps := []struct {
 		name   string
@@ -466,6 +473,7 @@ func testHandshake(t *testing.T, open Opener) {
 		{"empty secret", h.ID, "", inspector.ErrInvalid},
 		{"unknown hook", inspector.NewHookID(), first, inspector.ErrNotFound},
 		{"deleted hook", deleted.ID, first, inspector.ErrInvalidState},
+		{"failed hook", failed.ID, first, inspector.ErrInvalidState},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
