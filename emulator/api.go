@@ -181,8 +181,12 @@ func (e *Emulator) Emit(resource string, n int) (int, error) {
 	}
 	actor := e.st.userOrder[0]
 	now := e.clk.Now()
-	for range n {
-		e.emitLocked(&ob, &event{at: now, user: e.st.refOf(actor), action: "changed",
+	for i := range n {
+		// Each synthetic event gets its own millisecond (the last one now),
+		// so they are distinct events: a receiver that deduplicates
+		// redeliveries must keep every one of them.
+		at := now.Add(-time.Duration(n-1-i) * time.Millisecond)
+		e.emitLocked(&ob, &event{at: at, user: e.st.refOf(actor), action: "changed",
 			resource: *e.st.refOf(target), change: &change{field: "notes", action: "changed"}})
 	}
 	e.mu.Unlock()

@@ -183,3 +183,38 @@ func TestEventsStreamsAreBounded(t *testing.T) {
 		t.Errorf("token of an evicted stream: %d, want 412", r.status)
 	}
 }
+
+// TestEmitMakesDistinctEvents: synthetic events are distinct (each its own
+// millisecond, none after now), so a receiver that deduplicates redeliveries
+// by content keeps every one of them.
+func TestEmitMakesDistinctEvents(t *testing.T) {
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	srv, _ := emulatortest.Start(t, now)
+	rc := newReceiver(t)
+	createWebhook(t, srv, srv.Token(), srv.ProjectGID(), rc.URL+"/hook", nil)
+	const n = 5
+	if _, err := srv.Emit(srv.ProjectGID(), n); err != nil {
+		t.Fatal(err)
+	}
+	ds := rc.waitFor(t, "the emitted events", func(ds []delivered) bool {
+		return len(deliveredEvents(t, ds)) >= n
+	})
+	seen := map[string]bool{}
+	for _, ev := range deliveredEvents(t, ds) {
+		at, _ := ev["created_at"].(string)
+		ts, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			t.Fatalf("created_at %q: %v", at, err)
+		}
+		if ts.After(now) {
+			t.Errorf("created_at %s is after the clock's now %s", at, now.Format(time.RFC3339Nano))
+		}
+		if seen[at] {
+			t.Errorf("two emitted events share created_at %s", at)
+		}
+		seen[at] = true
+	}
+	if len(seen) != n {
+		t.Errorf("got %d distinct events, want %d", len(seen), n)
+	}
+}
