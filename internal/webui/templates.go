@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +47,15 @@ var funcs = template.FuncMap{
 		}
 		return s
 	},
+	"count": count,
+}
+
+// count writes n with the singular or plural noun: "1 heartbeat", "2 heartbeats".
+func count(n int64, singular, plural string) string {
+	if n == 1 {
+		return "1 " + singular
+	}
+	return strconv.FormatInt(n, 10) + " " + plural
 }
 
 // parseTemplates parses the embedded templates.
