@@ -3,6 +3,8 @@ package inspector
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/asana-webhooks/asana-webhooks/asana"
@@ -111,4 +113,32 @@ type Run struct {
 	EndedAt time.Time `json:"ended_at,omitzero"`
 	// PublicURL is the public base URL the run's targets are built on.
 	PublicURL string `json:"public_url"`
+}
+
+// PrepareNewHook checks a hook about to be created and fills its defaults
+// (LastRunID from RunID, CreatedAt from now). It returns the hook and its
+// filters encoded as JSON (an empty list, never null), as every Store keeps
+// them, so the stores share one definition of a valid new hook.
+func PrepareNewHook(h Hook, now time.Time) (Hook, []byte, error) {
+	switch {
+	case !ValidHookID(h.ID):
+		return h, nil, fmt.Errorf("create hook %q: bad id: %w", h.ID, ErrInvalid)
+	case h.RunID == "" || h.Target == "" || h.Resource.GID == "":
+		return h, nil, fmt.Errorf("create hook %s: run id, target and resource gid are required: %w", h.ID, ErrInvalid)
+	}
+	if h.LastRunID == "" {
+		h.LastRunID = h.RunID
+	}
+	if h.CreatedAt.IsZero() {
+		h.CreatedAt = now
+	}
+	filters := h.Filters
+	if filters == nil {
+		filters = []asana.Filter{}
+	}
+	fj, err := json.Marshal(filters)
+	if err != nil {
+		return h, nil, fmt.Errorf("create hook %s: encode filters: %w", h.ID, err)
+	}
+	return h, fj, nil
 }

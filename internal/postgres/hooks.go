@@ -99,26 +99,10 @@ func (s *Store) queryRuns(ctx context.Context, q string, args ...any) ([]inspect
 
 // CreateHook implements inspector.Store.
 func (s *Store) CreateHook(ctx context.Context, h inspector.Hook) error {
-	switch {
-	case !inspector.ValidHookID(h.ID):
-		return fmt.Errorf("create hook %q: bad id: %w", h.ID, inspector.ErrInvalid)
-	case h.RunID == "" || h.Target == "" || h.Resource.GID == "":
-		return fmt.Errorf("create hook %s: run id, target and resource gid are required: %w", h.ID, inspector.ErrInvalid)
-	}
-	if h.LastRunID == "" {
-		h.LastRunID = h.RunID
-	}
 	now := s.now()
-	if h.CreatedAt.IsZero() {
-		h.CreatedAt = now
-	}
-	filters := h.Filters
-	if filters == nil {
-		filters = []asana.Filter{}
-	}
-	fj, err := json.Marshal(filters)
+	h, fj, err := inspector.PrepareNewHook(h, now)
 	if err != nil {
-		return fmt.Errorf("create hook %s: encode filters: %w", h.ID, err)
+		return err
 	}
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		// The constraints check the id and the runs: one statement.
