@@ -105,7 +105,7 @@ func drive(ctx context.Context, srv *Server, l Load) (sample, error) {
 				if l.Requests <= 0 && !time.Now().Before(deadline) {
 					return
 				}
-				buf = appendDelivery(buf[:0], prefix, i)
+				buf = appendDelivery(buf[:0], prefix, i, time.Now())
 				d, err := send(ctx, client, srv.URL, srv.Secret, buf)
 				if err != nil {
 					cancel(err)
@@ -151,9 +151,12 @@ func send(ctx context.Context, client *http.Client, url string, secret asana.Sec
 }
 
 // appendDelivery appends a delivery body with one task event, as Asana
-// writes it, made unique by prefix and i.
-func appendDelivery(b []byte, prefix string, i int64) []byte {
-	b = append(b, `{"events":[{"user":{"gid":"1200000000000001","resource_type":"user"},"created_at":"2026-12-04T16:00:00.000Z","action":"changed","resource":{"gid":"`...)
+// writes it, made unique by prefix and i, created at created (to the
+// millisecond, as Asana's created_at).
+func appendDelivery(b []byte, prefix string, i int64, created time.Time) []byte {
+	b = append(b, `{"events":[{"user":{"gid":"1200000000000001","resource_type":"user"},"created_at":"`...)
+	b = created.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+	b = append(b, `","action":"changed","resource":{"gid":"`...)
 	b = append(b, prefix...)
 	b = fmt.Appendf(b, "%08d", i)
 	return append(b, `","resource_type":"task","resource_subtype":"default_task"},"parent":null,"change":{"field":"notes","action":"changed"}}]}`...)

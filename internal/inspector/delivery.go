@@ -101,6 +101,23 @@ type IncomingEvent struct {
 	Action       string
 	ResourceGID  string
 	ResourceType string
+	// CreatedAt is the event's own created_at member, decoded, when it is a
+	// string of at most MaxEventCreatedAt bytes; otherwise empty. Like Key,
+	// it depends only on the event's canonical form, so a store may lead
+	// its unique key with it: new events come in created_at order, and are
+	// then appended to that index instead of scattered across it.
+	CreatedAt string
+}
+
+// MaxEventCreatedAt bounds IncomingEvent.CreatedAt; Asana's are 24 bytes.
+const MaxEventCreatedAt = 64
+
+// eventCreatedAt is s as IncomingEvent.CreatedAt keeps it.
+func eventCreatedAt(s string) string {
+	if len(s) > MaxEventCreatedAt {
+		return ""
+	}
+	return s
 }
 
 // NewIncomingEvent keys raw (see EventKey) and copies the indexed fields. It
@@ -138,6 +155,14 @@ func newIncomingEventSlow(raw json.RawMessage) (IncomingEvent, error) {
 	// two fields may be unexpected, so read them loosely.
 	_ = json.Unmarshal(raw, &fields)
 	ev := IncomingEvent{Raw: raw, Key: key}
+	// created_at is matched by its exact name, as the fast path does.
+	var members map[string]json.RawMessage
+	if json.Unmarshal(raw, &members) == nil {
+		var createdAt string
+		if json.Unmarshal(members["created_at"], &createdAt) == nil {
+			ev.CreatedAt = eventCreatedAt(createdAt)
+		}
+	}
 	ev.Action, _ = fields.Action.(string)
 	if res, ok := fields.Resource.(map[string]any); ok {
 		ev.ResourceGID, _ = res["gid"].(string)
@@ -344,6 +369,8 @@ func (p *canonParser) event() (ev IncomingEvent, ok bool) {
 		switch {
 		case name == "action":
 			return stringMember(&ev.Action)
+		case name == "created_at":
+			return stringMember(&ev.CreatedAt)
 		case name == "resource":
 			p.skipSpace()
 			if p.pos < len(p.data) && p.data[p.pos] == '{' && depth < maxJSONDepth {
@@ -361,6 +388,7 @@ func (p *canonParser) event() (ev IncomingEvent, ok bool) {
 	}
 	sum := sha256.Sum256(canon)
 	ev.Key = hex.EncodeToString(sum[:])
+	ev.CreatedAt = eventCreatedAt(ev.CreatedAt)
 	return ev, true
 }
 

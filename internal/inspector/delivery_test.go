@@ -2,6 +2,7 @@ package inspector
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -35,6 +36,11 @@ var parseBodies = []string{
 	`{"events":[{"a":1}]`,
 	``,
 	`{"events":[{"nested":{"action":"inner","resource":{"gid":"inner"}}}]}`,
+	`{"events":[{"action":"added","created_at":"2026-12-04T16:00:00.123Z","resource":{"gid":"1"}}]}`,
+	`{"events":[{"created_at":1733328000}, {"created_at":null}, {"created_at":{"t":"x"}}]}`,
+	`{"events":[{"created\u005fat":"2026-12-04T16:00:00.1\u0032Z"}, {"Created_At":"case differs"}]}`,
+	`{"events":[{"created_at":"` + strings.Repeat("9", MaxEventCreatedAt) + `"}, {"created_at":"` + strings.Repeat("9", MaxEventCreatedAt+1) + `"}]}`,
+	`{"events":[{"created_at":"a","created_at":"b"}]}`,
 }
 
 func TestParseDeliveryBodyOnePass(t *testing.T) {
@@ -43,6 +49,23 @@ func TestParseDeliveryBodyOnePass(t *testing.T) {
 			checkParse(t, []byte(body))
 		})
 	}
+	t.Run("created_at is read exactly, and only when it is a short string", func(t *testing.T) {
+		got := ParseDeliveryBody([]byte(`{"events":[` +
+			`{"created_at":"2026-12-04T16:00:00.123Z"},{"created\u005fat":"x\u0079"},{"created_at":7},{"Created_At":"no"},` +
+			`{"created_at":"` + strings.Repeat("9", MaxEventCreatedAt) + `"},{"created_at":"` + strings.Repeat("9", MaxEventCreatedAt+1) + `"}]}`))
+		if _, ok := parseDeliveryBodyFast([]byte(parseBodies[len(parseBodies)-5])); !ok {
+			t.Error("the one-pass reading gave up on an ordinary event with created_at")
+		}
+		want := []string{"2026-12-04T16:00:00.123Z", "xy", "", "", strings.Repeat("9", MaxEventCreatedAt), ""}
+		if len(got.Events) != len(want) {
+			t.Fatalf("read %d events, want %d: %+v", len(got.Events), len(want), got)
+		}
+		for i, w := range want {
+			if got.Events[i].CreatedAt != w {
+				t.Errorf("event %d: CreatedAt %q, want %q", i, got.Events[i].CreatedAt, w)
+			}
+		}
+	})
 	t.Run("the one pass reads an ordinary delivery", func(t *testing.T) {
 		body := []byte(parseBodies[3])
 		got, ok := parseDeliveryBodyFast(body)

@@ -49,10 +49,10 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		prep(&w.heartbeat, `UPDATE hooks SET last_heartbeat_at = MAX(COALESCE(last_heartbeat_at, 0), ?) WHERE id = ?`),
 		prep(&w.insDelivery, `INSERT INTO deliveries (hook_id, received_at, request_id, remote_addr, query, headers, body,
 			kind, problem, event_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		prep(&w.upsertEvent, `INSERT INTO events (hook_id, event_key, raw, action, resource_gid, resource_type,
-				first_seen_at, last_seen_at, receipts, first_delivery_id)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 1, ?8)
-			ON CONFLICT (hook_id, event_key) DO UPDATE SET receipts = receipts + 1,
+		prep(&w.upsertEvent, `INSERT INTO events (hook_id, event_created_at, event_key, raw, action, resource_gid,
+				resource_type, first_seen_at, last_seen_at, receipts, first_delivery_id)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 1, ?9)
+			ON CONFLICT (hook_id, event_created_at, event_key) DO UPDATE SET receipts = receipts + 1,
 				last_seen_at = MAX(last_seen_at, excluded.last_seen_at)
 			RETURNING id, receipts`),
 		prep(&w.insReceipt, `INSERT INTO delivery_events (delivery_id, position, event_id, new) VALUES (?, ?, ?, ?)`),
@@ -152,7 +152,7 @@ func (s *Store) recordOne(tx *sql.Tx, rec *deliveryRec) (any, error) {
 	upsert, receipt := tx.Stmt(s.stmts.upsertEvent), tx.Stmt(s.stmts.insReceipt)
 	for i, ev := range events {
 		r := inspector.EventReceipt{Position: i, Key: ev.Key}
-		if err := upsert.QueryRow(d.HookID, ev.Key, []byte(ev.Raw), ev.Action, ev.ResourceGID, ev.ResourceType,
+		if err := upsert.QueryRow(d.HookID, ev.CreatedAt, ev.Key, []byte(ev.Raw), ev.Action, ev.ResourceGID, ev.ResourceType,
 			at, id).Scan(&r.EventID, &r.Receipts); err != nil {
 			return nil, fmt.Errorf("store event %d: %w", i, err)
 		}

@@ -37,10 +37,10 @@ func groupSQL(k groupStmtKey) string {
 			kind, problem, event_count) VALUES `
 		row = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	case groupEvents:
-		head = `INSERT INTO events (hook_id, event_key, raw, action, resource_gid, resource_type,
+		head = `INSERT INTO events (hook_id, event_created_at, event_key, raw, action, resource_gid, resource_type,
 				first_seen_at, last_seen_at, receipts, first_delivery_id) VALUES `
-		row = `(?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`
-		tail = ` ON CONFLICT (hook_id, event_key) DO UPDATE SET receipts = receipts + 1,
+		row = `(?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`
+		tail = ` ON CONFLICT (hook_id, event_created_at, event_key) DO UPDATE SET receipts = receipts + 1,
 				last_seen_at = MAX(last_seen_at, excluded.last_seen_at)
 			RETURNING hook_id, event_key, id, receipts`
 	case groupReceipts:
@@ -174,11 +174,11 @@ func (s *Store) upsertGroupEvents(tx *sql.Tx, jobs []*job, refs []eventRef, outs
 		if err != nil {
 			return fmt.Errorf("store events: %w", err)
 		}
-		args := make([]any, 0, (end-start)*9)
+		args := make([]any, 0, (end-start)*10)
 		for _, r := range refs[start:end] {
 			rec := jobs[r.job].rec
 			ev := rec.events[r.pos]
-			args = append(args, rec.d.HookID, ev.Key, []byte(ev.Raw), ev.Action, ev.ResourceGID, ev.ResourceType,
+			args = append(args, rec.d.HookID, ev.CreatedAt, ev.Key, []byte(ev.Raw), ev.Action, ev.ResourceGID, ev.ResourceType,
 				rec.at, rec.at, outs[r.job].Delivery.ID)
 		}
 		rows, err := st.Query(args...)

@@ -72,13 +72,30 @@ func migrate(ctx context.Context, db *sql.DB, now time.Time) error {
 	if len(ms) > 0 && current > ms[len(ms)-1].version {
 		return fmt.Errorf("database schema version %d is newer than this program's %d", current, ms[len(ms)-1].version)
 	}
+	pending := ms[:0:0]
 	for _, m := range ms {
-		if m.version <= current {
-			continue
+		if m.version > current {
+			pending = append(pending, m)
 		}
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	// A migration may rebuild a table that others reference, which SQLite
+	// allows only with foreign keys off (a pragma that is a no-op inside a
+	// transaction); each migration checks them before it commits instead.
+	// db has one connection, so the pragma applies to it.
+	if _, err := db.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		return fmt.Errorf("migrate: turn foreign keys off: %w", err)
+	}
+	for _, m := range pending {
 		if err := applyMigration(ctx, db, m, now); err != nil {
+			_, _ = db.ExecContext(ctx, `PRAGMA foreign_keys = ON`)
 			return err
 		}
+	}
+	if _, err := db.ExecContext(ctx, `PRAGMA foreign_keys = ON`); err != nil {
+		return fmt.Errorf("migrate: turn foreign keys back on: %w", err)
 	}
 	return nil
 }
@@ -92,12 +109,37 @@ func applyMigration(ctx context.Context, db *sql.DB, m migration, now time.Time)
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return fmt.Errorf("migration %s: %w", m.name, err)
 	}
+	if err := checkForeignKeys(ctx, tx); err != nil {
+		return fmt.Errorf("migration %s: %w", m.name, err)
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 		m.version, m.name, now.UnixMicro()); err != nil {
 		return fmt.Errorf("migration %s: record version: %w", m.name, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("migration %s: commit: %w", m.name, err)
+	}
+	return nil
+}
+
+// checkForeignKeys fails when a row of tx's database breaks a foreign key.
+func checkForeignKeys(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `PRAGMA foreign_key_check`)
+	if err != nil {
+		return fmt.Errorf("check foreign keys: %w", err)
+	}
+	defer rows.Close()
+	if rows.Next() {
+		var table, parent string
+		var rowid sql.NullInt64
+		var fkid int
+		if err := rows.Scan(&table, &rowid, &parent, &fkid); err != nil {
+			return fmt.Errorf("check foreign keys: %w", err)
+		}
+		return fmt.Errorf("check foreign keys: row %d of %s refers to a missing row of %s", rowid.Int64, table, parent)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("check foreign keys: %w", err)
 	}
 	return nil
 }
