@@ -27,6 +27,8 @@ type writeStmts struct {
 	rollbackTo    *sql.Stmt
 	release       *sql.Stmt
 	maxDelivery   *sql.Stmt
+	maxEvent      *sql.Stmt
+	eventIDs      *sql.Stmt
 	preparedStmts []*sql.Stmt
 	// group holds the multi-row statements of recordGroup, and wanted
 	// those it had to prepare inside a transaction; both belong to the
@@ -60,6 +62,8 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		prep(&w.rollbackTo, `ROLLBACK TO job`),
 		prep(&w.release, `RELEASE job`),
 		prep(&w.maxDelivery, `SELECT COALESCE(MAX(id), 0) FROM deliveries`),
+		prep(&w.maxEvent, `SELECT COALESCE(MAX(id), 0) FROM events`),
+		prep(&w.eventIDs, `SELECT id FROM events WHERE id BETWEEN ? AND ?`),
 	)
 }
 

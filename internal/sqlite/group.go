@@ -1,10 +1,8 @@
 package sqlite
 
 import (
-	"cmp"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
@@ -37,12 +35,13 @@ func groupSQL(k groupStmtKey) string {
 			kind, problem, event_count) VALUES `
 		row = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	case groupEvents:
-		head = `INSERT INTO events (hook_id, event_created_at, event_key, raw, action, resource_gid, resource_type,
+		// The ids are the writer's to assign (it is the only one); an event
+		// already stored, or earlier in the statement, is skipped, and
+		// upsertGroupEvents counts its receipt on the stored row.
+		head = `INSERT INTO events (id, hook_id, event_created_at, event_key, raw, action, resource_gid, resource_type,
 				first_seen_at, last_seen_at, receipts, first_delivery_id) VALUES `
-		row = `(?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`
-		tail = ` ON CONFLICT (hook_id, event_created_at, event_key) DO UPDATE SET receipts = receipts + 1,
-				last_seen_at = MAX(last_seen_at, excluded.last_seen_at)
-			RETURNING hook_id, event_key, id, receipts`
+		row = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`
+		tail = ` ON CONFLICT DO NOTHING`
 	case groupReceipts:
 		head = `INSERT INTO delivery_events (delivery_id, position, event_id, new) VALUES `
 		row = `(?, ?, ?, ?)`
@@ -99,16 +98,10 @@ func (s *Store) prepareGroupStmts() {
 // eventRef is one event of a group: its delivery's index and its position.
 type eventRef struct{ job, pos int }
 
-// upserted is one row an event upsert returned.
-type upserted struct {
-	id       int64
-	receipts int
-}
-
 // recordGroup stores the deliveries of jobs (every one with rec set) in tx
 // with a few multi-row statements: one INSERT of the deliveries (ids assigned
 // from the current maximum, as SQLite would, since this is the only writer),
-// one upsert of all their events, one INSERT of all the receipts, each split
+// one INSERT of their new events, one INSERT of all the receipts, each split
 // in chunks of groupChunk rows. It fills results on success; on an error
 // (such as a delivery to an unknown hook) the caller rolls back and retries
 // the batch job by job.
@@ -159,70 +152,66 @@ func (s *Store) recordGroup(tx *sql.Tx, jobs []*job, results []jobResult) error 
 	return nil
 }
 
-// upsertGroupEvents upserts the events refs of jobs and links them to their
-// deliveries, filling the receipts of outs.
+// upsertGroupEvents stores the events refs of jobs and links them to their
+// deliveries, filling the receipts of outs. New events, nearly all of them,
+// are inserted by multi-row statements under ids assigned here; an event
+// that is already stored (or came earlier in the group) is skipped by them,
+// found by its unused id, and counted by the one-row upsert, in the order of
+// refs, so its receipts run on from the stored count.
 func (s *Store) upsertGroupEvents(tx *sql.Tx, jobs []*job, refs []eventRef, outs []inspector.RecordResult) error {
-	// RETURNING gives the rows in no promised order, so they are matched by
-	// (hook, key). The same event may come several times in one group; each
-	// occurrence bumps receipts by one, so sorted by receipts they come in
-	// the order of refs.
-	type hookKey struct{ hook, key string }
-	got := make(map[hookKey][]upserted, len(refs))
+	var last int64
+	if err := tx.Stmt(s.stmts.maxEvent).QueryRow().Scan(&last); err != nil {
+		return fmt.Errorf("read last event id: %w", err)
+	}
 	for start := 0; start < len(refs); start += groupChunk {
 		end := min(start+groupChunk, len(refs))
 		st, err := s.groupStmt(tx, groupStmtKey{groupEvents, end - start})
 		if err != nil {
 			return fmt.Errorf("store events: %w", err)
 		}
-		args := make([]any, 0, (end-start)*10)
-		for _, r := range refs[start:end] {
+		first := last + int64(start) + 1
+		args := make([]any, 0, (end-start)*11)
+		for k, r := range refs[start:end] {
 			rec := jobs[r.job].rec
 			ev := rec.events[r.pos]
-			args = append(args, rec.d.HookID, ev.CreatedAt, ev.Key, []byte(ev.Raw), ev.Action, ev.ResourceGID, ev.ResourceType,
-				rec.at, rec.at, outs[r.job].Delivery.ID)
+			args = append(args, first+int64(k), rec.d.HookID, ev.CreatedAt, ev.Key, []byte(ev.Raw), ev.Action,
+				ev.ResourceGID, ev.ResourceType, rec.at, rec.at, outs[r.job].Delivery.ID)
 		}
-		rows, err := st.Query(args...)
+		res, err := st.Exec(args...)
 		if err != nil {
 			return fmt.Errorf("store events: %w", err)
 		}
-		n := 0
-		for rows.Next() {
-			var hk hookKey
-			var u upserted
-			if err := rows.Scan(&hk.hook, &hk.key, &u.id, &u.receipts); err != nil {
-				rows.Close()
-				return fmt.Errorf("store events: %w", err)
+		inserted, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("store events: %w", err)
+		}
+		stored := func(int64) bool { return true }
+		if inserted < int64(end-start) {
+			ids, err := s.eventIDsBetween(tx, first, first+int64(end-start)-1)
+			if err != nil {
+				return err
 			}
-			got[hk] = append(got[hk], u)
-			n++
+			stored = func(id int64) bool { return ids[id] }
 		}
-		if err := rows.Close(); err != nil {
-			return fmt.Errorf("store events: %w", err)
+		for k, r := range refs[start:end] {
+			rec := jobs[r.job].rec
+			ev := rec.events[r.pos]
+			rc := inspector.EventReceipt{Position: r.pos, Key: ev.Key, EventID: first + int64(k), Receipts: 1, New: true}
+			if !stored(rc.EventID) {
+				rc.New = false
+				if err := tx.Stmt(s.stmts.upsertEvent).QueryRow(rec.d.HookID, ev.CreatedAt, ev.Key, []byte(ev.Raw),
+					ev.Action, ev.ResourceGID, ev.ResourceType, rec.at, outs[r.job].Delivery.ID).Scan(&rc.EventID, &rc.Receipts); err != nil {
+					return fmt.Errorf("store event %d of delivery %d: %w", r.pos, outs[r.job].Delivery.ID, err)
+				}
+				if rc.Receipts == 1 {
+					return fmt.Errorf("store event %d of delivery %d: skipped as stored, but it was not", r.pos, outs[r.job].Delivery.ID)
+				}
+			}
+			if rc.New {
+				outs[r.job].Delivery.NewEventCount++
+			}
+			outs[r.job].Events[r.pos] = rc
 		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("store events: %w", err)
-		}
-		if n != end-start {
-			return fmt.Errorf("store events: %d rows returned for %d events", n, end-start)
-		}
-	}
-	for _, us := range got {
-		slices.SortFunc(us, func(a, b upserted) int { return cmp.Compare(a.receipts, b.receipts) })
-	}
-	for _, r := range refs {
-		rec := jobs[r.job].rec
-		hk := hookKey{rec.d.HookID, rec.events[r.pos].Key}
-		us := got[hk]
-		if len(us) == 0 {
-			return fmt.Errorf("store events: no row returned for event %d of delivery %d", r.pos, outs[r.job].Delivery.ID)
-		}
-		got[hk] = us[1:]
-		rc := inspector.EventReceipt{Position: r.pos, Key: hk.key, EventID: us[0].id, Receipts: us[0].receipts,
-			New: us[0].receipts == 1}
-		if rc.New {
-			outs[r.job].Delivery.NewEventCount++
-		}
-		outs[r.job].Events[r.pos] = rc
 	}
 	for start := 0; start < len(refs); start += groupChunk {
 		end := min(start+groupChunk, len(refs))
@@ -240,4 +229,25 @@ func (s *Store) upsertGroupEvents(tx *sql.Tx, jobs []*job, refs []eventRef, outs
 		}
 	}
 	return nil
+}
+
+// eventIDsBetween returns the ids of the events stored with ids from lo to hi.
+func (s *Store) eventIDsBetween(tx *sql.Tx, lo, hi int64) (map[int64]bool, error) {
+	rows, err := tx.Stmt(s.stmts.eventIDs).Query(lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("find the events stored: %w", err)
+	}
+	defer rows.Close()
+	ids := make(map[int64]bool, hi-lo+1)
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("find the events stored: %w", err)
+		}
+		ids[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find the events stored: %w", err)
+	}
+	return ids, nil
 }
