@@ -37,11 +37,13 @@ func groupSQL(k groupStmtKey) string {
 	case groupEvents:
 		// The ids are the writer's to assign (it is the only one); an event
 		// already stored, or earlier in the statement, is skipped, and
-		// upsertGroupEvents counts its receipt on the stored row.
+		// upsertGroupEvents counts its receipt on the stored row. Any other
+		// conflict, such as an id taken behind the writer's back, is an error,
+		// and the batch is stored again job by job.
 		head = `INSERT INTO events (id, hook_id, event_created_at, event_key, raw, action, resource_gid, resource_type,
 				first_seen_at, last_seen_at, receipts, first_delivery_id) VALUES `
 		row = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`
-		tail = ` ON CONFLICT DO NOTHING`
+		tail = ` ON CONFLICT (hook_id, event_created_at, event_key) DO NOTHING`
 	case groupReceipts:
 		head = `INSERT INTO delivery_events (delivery_id, position, event_id, new) VALUES `
 		row = `(?, ?, ?, ?)`
@@ -95,21 +97,35 @@ func (s *Store) prepareGroupStmts() {
 	s.stmts.wanted = s.stmts.wanted[:0]
 }
 
+// lastIDs are the highest delivery and event ids, when valid. The ids of
+// events skipped as already stored stay unused: ids only need to grow.
+type lastIDs struct {
+	valid           bool
+	delivery, event int64
+}
+
 // eventRef is one event of a group: its delivery's index and its position.
 type eventRef struct{ job, pos int }
 
 // recordGroup stores the deliveries of jobs (every one with rec set) in tx
 // with a few multi-row statements: one INSERT of the deliveries (ids assigned
-// from the current maximum, as SQLite would, since this is the only writer),
+// after ids, the last ones committed, since this is the only writer),
 // one INSERT of their new events, one INSERT of all the receipts, each split
 // in chunks of groupChunk rows. It fills results on success; on an error
 // (such as a delivery to an unknown hook) the caller rolls back and retries
 // the batch job by job.
-func (s *Store) recordGroup(tx *sql.Tx, jobs []*job, results []jobResult) error {
-	var last int64
-	if err := tx.Stmt(s.stmts.maxDelivery).QueryRow().Scan(&last); err != nil {
-		return fmt.Errorf("read last delivery id: %w", err)
+func (s *Store) recordGroup(tx *sql.Tx, ids *lastIDs, jobs []*job, results []jobResult) error {
+	if !ids.valid {
+		if err := tx.Stmt(s.stmts.maxDelivery).QueryRow().Scan(&ids.delivery); err != nil {
+			return fmt.Errorf("read last delivery id: %w", err)
+		}
+		if err := tx.Stmt(s.stmts.maxEvent).QueryRow().Scan(&ids.event); err != nil {
+			return fmt.Errorf("read last event id: %w", err)
+		}
+		ids.valid = true
 	}
+	last := ids.delivery
+	ids.delivery += int64(len(jobs))
 	outs := make([]inspector.RecordResult, len(jobs))
 	var refs []eventRef
 	for start := 0; start < len(jobs); start += groupChunk {
@@ -142,7 +158,7 @@ func (s *Store) recordGroup(tx *sql.Tx, jobs []*job, results []jobResult) error 
 		}
 	}
 	if len(refs) > 0 {
-		if err := s.upsertGroupEvents(tx, jobs, refs, outs); err != nil {
+		if err := s.upsertGroupEvents(tx, ids, jobs, refs, outs); err != nil {
 			return err
 		}
 	}
@@ -158,11 +174,9 @@ func (s *Store) recordGroup(tx *sql.Tx, jobs []*job, results []jobResult) error 
 // that is already stored (or came earlier in the group) is skipped by them,
 // found by its unused id, and counted by the one-row upsert, in the order of
 // refs, so its receipts run on from the stored count.
-func (s *Store) upsertGroupEvents(tx *sql.Tx, jobs []*job, refs []eventRef, outs []inspector.RecordResult) error {
-	var last int64
-	if err := tx.Stmt(s.stmts.maxEvent).QueryRow().Scan(&last); err != nil {
-		return fmt.Errorf("read last event id: %w", err)
-	}
+func (s *Store) upsertGroupEvents(tx *sql.Tx, ids *lastIDs, jobs []*job, refs []eventRef, outs []inspector.RecordResult) error {
+	last := ids.event
+	ids.event += int64(len(refs))
 	for start := 0; start < len(refs); start += groupChunk {
 		end := min(start+groupChunk, len(refs))
 		st, err := s.groupStmt(tx, groupStmtKey{groupEvents, end - start})

@@ -88,6 +88,9 @@ type Store struct {
 	ckptDone   chan struct{}
 
 	stmts writeStmts
+	// lastIDs are the highest delivery and event ids committed, when known;
+	// the writer assigns the next ones itself. Writer-owned.
+	lastIDs lastIDs
 
 	// secrets caches committed handshake secrets by hook id, so verifying a
 	// delivery costs no query. A stored secret changes only through
@@ -463,6 +466,10 @@ func (s *Store) runBatch(batch []*job, savepoints bool, g *gathering) (results [
 		}
 		return results, batch, true
 	}
+	// The ids stay unknown unless this transaction commits having assigned
+	// them all itself (savepoints runs jobs that let SQLite assign them).
+	ids := s.lastIDs
+	s.lastIDs = lastIDs{}
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fail(fmt.Errorf("begin transaction: %w", err))
@@ -493,7 +500,7 @@ func (s *Store) runBatch(batch []*job, savepoints bool, g *gathering) (results [
 			for i+n < len(batch) && batch[i+n].rec != nil && batch[i+n].ctx.Err() == nil {
 				n++
 			}
-			if err := s.recordGroup(tx, batch[i:i+n], results[i:i+n]); err != nil {
+			if err := s.recordGroup(tx, &ids, batch[i:i+n], results[i:i+n]); err != nil {
 				_ = tx.Rollback()
 				return nil, batch, false
 			}
@@ -534,6 +541,9 @@ func (s *Store) runBatch(batch []*job, savepoints bool, g *gathering) (results [
 	if err := tx.Commit(); err != nil {
 		s.log.Error("sqlite commit failed", "err", err, "batch", len(batch))
 		return fail(fmt.Errorf("commit: %w", err))
+	}
+	if !savepoints {
+		s.lastIDs = ids
 	}
 	if n := s.commits.Add(1); n%checkpointEvery == 0 {
 		select {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -398,5 +399,68 @@ func TestGroupDedup(t *testing.T) {
 	}
 	if h.LastHeartbeatAt.IsZero() {
 		t.Error("the heartbeat of the group did not set the hook's last heartbeat")
+	}
+}
+
+// TestStaleIDsFallBack takes the next delivery and event ids behind the
+// writer's back (a row written by other means), so the ids the writer assigns
+// itself are taken: the delivery must still be stored, whole and right,
+// through the job-by-job path, and the writer must carry on.
+func TestStaleIDsFallBack(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	if err := s.CreateRun(ctx, inspector.Run{ID: "run", StartedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	hook := inspector.Hook{ID: inspector.NewHookID(), Resource: asana.Compact{GID: "1"}, Target: "t", RunID: "run"}
+	if err := s.CreateHook(ctx, hook); err != nil {
+		t.Fatal(err)
+	}
+	record := func(raw string) inspector.RecordResult {
+		t.Helper()
+		ev, err := inspector.NewIncomingEvent([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.RecordDelivery(ctx, inspector.Delivery{HookID: hook.ID, Kind: inspector.KindEvents}, []inspector.IncomingEvent{ev})
+		if err != nil {
+			t.Fatalf("record %s: %v", raw, err)
+		}
+		return res
+	}
+	first := record(`{"action":"added","n":1}`)
+	// An event with the next id, then a delivery with the next id, each
+	// written in a transaction of the writer's that knows nothing of it.
+	behind := func(q string, args ...any) {
+		t.Helper()
+		if _, err := s.write(ctx, func(tx *sql.Tx) (any, error) { _, err := tx.Exec(q, args...); return nil, err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	takenEvent := first.Events[0].EventID + 1
+	behind(`INSERT INTO events (id, hook_id, event_key, raw, first_seen_at, last_seen_at, receipts, first_delivery_id)
+		VALUES (?, ?, ?, '{}', 0, 0, 1, ?)`, takenEvent, hook.ID, strings.Repeat("0", 64), first.Delivery.ID)
+	second := record(`{"action":"added","n":2}`)
+	takenDelivery := second.Delivery.ID + 1
+	behind(`INSERT INTO deliveries (id, hook_id, received_at, headers, body, kind, event_count)
+		VALUES (?, ?, 0, '{}', x'', 'heartbeat', 0)`, takenDelivery, hook.ID)
+	for i, raw := range []string{`{"action":"added","n":2}`, `{"action":"added","n":3}`, `{"action":"added","n":1}`} {
+		res := second
+		if i > 0 {
+			res = record(raw)
+		}
+		if res.Delivery.ID == takenDelivery || res.Events[0].EventID == takenEvent {
+			t.Errorf("delivery %d: stored as %d with event %d, over the rows written behind the writer's back", i, res.Delivery.ID, res.Events[0].EventID)
+		}
+		d, err := s.GetDelivery(ctx, res.Delivery.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Events) != 1 || string(d.Events[0].Event.Raw) != raw || d.Events[0].Event.ID != res.Events[0].EventID {
+			t.Errorf("delivery %d read back as %+v, want its event %s", i, d, raw)
+		}
+		if wantNew := i < 2; res.Events[0].New != wantNew {
+			t.Errorf("delivery %d: new = %v, want %v", i, res.Events[0].New, wantNew)
+		}
 	}
 }
