@@ -20,7 +20,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -118,20 +117,47 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // handlerFunc is a route that returns its failure instead of writing it.
-type handlerFunc func(w http.ResponseWriter, r *http.Request, log *slog.Logger) error
+type handlerFunc func(w http.ResponseWriter, r *http.Request, log *requestLog) error
+
+// requestLog logs for one request, every line with the request's fields. It
+// adds them per line rather than through slog.Logger.With, so that a request
+// that logs nothing at the enabled levels (nearly every delivery) costs no
+// allocation for them.
+type requestLog struct {
+	base  *slog.Logger
+	attrs []any
+}
+
+// with adds fields to every later line.
+func (l *requestLog) with(args ...any) { l.attrs = append(l.attrs, args...) }
+
+// enabled reports whether a line at level would be written.
+func (l *requestLog) enabled(level slog.Level) bool {
+	return l.base.Enabled(context.Background(), level)
+}
+
+// log writes a line at level, if enabled, with the request's fields first.
+func (l *requestLog) log(level slog.Level, msg string, args ...any) {
+	if !l.enabled(level) {
+		return
+	}
+	all := make([]any, 0, len(l.attrs)+len(args))
+	l.base.Log(context.Background(), level, msg, append(append(all, l.attrs...), args...)...)
+}
 
 // wrap turns a handlerFunc into an http.HandlerFunc: it gives the route a
 // logger carrying the request id and writes any error through respondError.
 func (h *Handler) wrap(fn handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		log := h.log.With("request_id", requestID(r.Context()), "method", r.Method, "path", r.URL.Path)
+		log := &requestLog{base: h.log, attrs: make([]any, 0, 8)}
+		log.with("request_id", requestID(r.Context()), "method", r.Method, "path", r.URL.Path)
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
 				// The panic value may hold request data; log only its type.
-				log.Error("receiver panic", "panic_type", fmt.Sprintf("%T", p))
+				log.log(slog.LevelError, "receiver panic", "panic_type", fmt.Sprintf("%T", p))
 				respondError(w, log, &httpError{status: http.StatusInternalServerError, msg: "internal error"})
 			}
 		}()
@@ -157,7 +183,7 @@ type httpError struct {
 func (e *httpError) Error() string { return fmt.Sprintf("%d %s", e.status, e.msg) }
 
 // respondError is the one place that turns an error into a response.
-func respondError(w http.ResponseWriter, log *slog.Logger, err error) {
+func respondError(w http.ResponseWriter, log *requestLog, err error) {
 	var he *httpError
 	if !errors.As(err, &he) {
 		he = &httpError{status: http.StatusInternalServerError, msg: "internal error", level: slog.LevelError, err: err}
@@ -170,7 +196,7 @@ func respondError(w http.ResponseWriter, log *slog.Logger, err error) {
 	if he.err != nil {
 		attrs = append(attrs, "err", he.err.Error())
 	}
-	log.Log(context.Background(), he.level, msg, attrs...)
+	log.log(he.level, msg, attrs...)
 	if he.retryAfter > 0 {
 		secs := int((he.retryAfter + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -188,13 +214,13 @@ func writeText(w http.ResponseWriter, status int, body string) {
 }
 
 // serveHook is POST /hooks/{hookID}.
-func (h *Handler) serveHook(w http.ResponseWriter, r *http.Request, log *slog.Logger) error {
+func (h *Handler) serveHook(w http.ResponseWriter, r *http.Request, log *requestLog) error {
 	received := h.cfg.Now()
 	hookID := r.PathValue("hookID")
 	if !inspector.ValidHookID(hookID) {
 		return &httpError{status: http.StatusNotFound, msg: "not found", logMsg: "post to a malformed hook path", level: slog.LevelWarn}
 	}
-	log = log.With("hook_id", hookID)
+	log.with("hook_id", hookID)
 	ctx, cancel := context.WithDeadline(r.Context(), received.Add(h.cfg.CommitTimeout))
 	defer cancel()
 	_, hasSecret := r.Header[asana.HeaderSecret]
@@ -206,7 +232,7 @@ func (h *Handler) serveHook(w http.ResponseWriter, r *http.Request, log *slog.Lo
 
 // handshake answers Asana's X-Hook-Secret request for a webhook being
 // created. It never logs the value.
-func (h *Handler) handshake(ctx context.Context, w http.ResponseWriter, r *http.Request, hookID string, log *slog.Logger) error {
+func (h *Handler) handshake(ctx context.Context, w http.ResponseWriter, r *http.Request, hookID string, log *requestLog) error {
 	values := r.Header.Values(asana.HeaderSecret)
 	if len(values) != 1 {
 		return &httpError{status: http.StatusBadRequest, msg: "exactly one X-Hook-Secret header is required",
@@ -239,7 +265,7 @@ func (h *Handler) handshake(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	w.Header().Set(asana.HeaderSecret, value)
 	writeText(w, http.StatusOK, "ok\n")
-	log.Info("handshake accepted")
+	log.log(slog.LevelInfo, "handshake accepted")
 	if h.cfg.OnHandshake != nil {
 		flush(w)
 		h.cfg.OnHandshake(hookID)
@@ -248,7 +274,7 @@ func (h *Handler) handshake(ctx context.Context, w http.ResponseWriter, r *http.
 }
 
 // delivery verifies, stores and acknowledges a delivery.
-func (h *Handler) delivery(ctx context.Context, w http.ResponseWriter, r *http.Request, hookID string, received time.Time, log *slog.Logger) error {
+func (h *Handler) delivery(ctx context.Context, w http.ResponseWriter, r *http.Request, hookID string, received time.Time, log *requestLog) error {
 	if r.ContentLength > h.cfg.MaxBodyBytes {
 		return &httpError{status: http.StatusRequestEntityTooLarge, msg: "body too large",
 			level: slog.LevelWarn, attrs: []any{"content_length", r.ContentLength}}
@@ -306,24 +332,23 @@ func (h *Handler) delivery(ctx context.Context, w http.ResponseWriter, r *http.R
 		return &httpError{status: http.StatusServiceUnavailable, msg: "not stored, try again",
 			logMsg: "delivery not stored", level: slog.LevelError, retryAfter: h.cfg.RetryAfter, err: err}
 	}
-	reply, _ := json.Marshal(struct {
-		DeliveryID int64  `json:"delivery_id"`
-		Kind       string `json:"kind"`
-		Events     int    `json:"events"`
-		New        int    `json:"new_events"`
-	}{res.Delivery.ID, string(res.Delivery.Kind), res.Delivery.EventCount, res.Delivery.NewEventCount})
-	reply = append(reply, '\n')
+	reply := appendReply(make([]byte, 0, 96), res.Delivery)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(reply)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(reply)
 
-	attrs := []any{"delivery_id", res.Delivery.ID, "kind", string(res.Delivery.Kind),
-		"events", res.Delivery.EventCount, "new_events", res.Delivery.NewEventCount}
+	level, msg := slog.LevelDebug, "delivery stored"
 	if parsed.Kind == inspector.KindMalformed {
-		log.Warn("malformed delivery stored and acknowledged", append(attrs, "problem", parsed.Problem)...)
-	} else {
-		log.Debug("delivery stored", attrs...)
+		level, msg = slog.LevelWarn, "malformed delivery stored and acknowledged"
+	}
+	if log.enabled(level) {
+		attrs := []any{"delivery_id", res.Delivery.ID, "kind", string(res.Delivery.Kind),
+			"events", res.Delivery.EventCount, "new_events", res.Delivery.NewEventCount}
+		if parsed.Kind == inspector.KindMalformed {
+			attrs = append(attrs, "problem", parsed.Problem)
+		}
+		log.log(level, msg, attrs...)
 	}
 	if h.cfg.OnDelivery != nil {
 		flush(w)
@@ -332,13 +357,27 @@ func (h *Handler) delivery(ctx context.Context, w http.ResponseWriter, r *http.R
 	return nil
 }
 
+// appendReply appends the body of a delivery's 200: its id, kind and counts,
+// as one line of JSON.
+func appendReply(b []byte, d inspector.Delivery) []byte {
+	b = append(b, `{"delivery_id":`...)
+	b = strconv.AppendInt(b, d.ID, 10)
+	b = append(b, `,"kind":`...)
+	b = strconv.AppendQuote(b, string(d.Kind)) // one of three plain words
+	b = append(b, `,"events":`...)
+	b = strconv.AppendInt(b, int64(d.EventCount), 10)
+	b = append(b, `,"new_events":`...)
+	b = strconv.AppendInt(b, int64(d.NewEventCount), 10)
+	return append(b, "}\n"...)
+}
+
 // maxNonce bounds the pre-flight nonce.
 const maxNonce = 128
 
 // servePreflight is GET /_preflight/{nonce}: it echoes a nonce of letters,
 // digits, '-' and '_', so the orchestration can check that its public URL
 // reaches this process.
-func (h *Handler) servePreflight(w http.ResponseWriter, r *http.Request, log *slog.Logger) error {
+func (h *Handler) servePreflight(w http.ResponseWriter, r *http.Request, log *requestLog) error {
 	nonce := r.PathValue("nonce")
 	if nonce == "" || len(nonce) > maxNonce {
 		return &httpError{status: http.StatusNotFound, msg: "not found", level: slog.LevelDebug}
@@ -350,7 +389,7 @@ func (h *Handler) servePreflight(w http.ResponseWriter, r *http.Request, log *sl
 		}
 	}
 	writeText(w, http.StatusOK, nonce)
-	log.Debug("pre-flight answered")
+	log.log(slog.LevelDebug, "pre-flight answered")
 	return nil
 }
 

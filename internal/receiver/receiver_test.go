@@ -706,3 +706,25 @@ func TestCanary(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendReply checks the hand-written reply against encoding/json.
+func TestAppendReply(t *testing.T) {
+	for _, d := range []inspector.Delivery{
+		{ID: 1, Kind: inspector.KindEvents, EventCount: 3, NewEventCount: 2},
+		{ID: 9007199254740993, Kind: inspector.KindHeartbeat},
+		{ID: 42, Kind: inspector.KindMalformed},
+	} {
+		want, err := json.Marshal(struct {
+			DeliveryID int64  `json:"delivery_id"`
+			Kind       string `json:"kind"`
+			Events     int    `json:"events"`
+			New        int    `json:"new_events"`
+		}{d.ID, string(d.Kind), d.EventCount, d.NewEventCount})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(appendReply(nil, d)); got != string(want)+"\n" {
+			t.Errorf("appendReply(%+v) = %q, want %q", d, got, want)
+		}
+	}
+}
