@@ -94,6 +94,9 @@ type Report struct {
 	Rounds   int           `json:"rounds"`
 	// Results come by concurrency, the bare handler first.
 	Results []Result `json:"results"`
+	// GOGC is the garbage collector's target the run had, when the caller
+	// says (the bench command does).
+	GOGC string `json:"gogc,omitempty"`
 	// TargetMet says whether the receiver reached TargetRatio and
 	// TargetP99 at TargetConcurrency; nil when that was not measured.
 	TargetMet *bool `json:"target_met,omitempty"`

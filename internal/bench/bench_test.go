@@ -3,12 +3,14 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/asana-webhooks/asana-webhooks/asana"
+	"github.com/asana-webhooks/asana-webhooks/internal/app"
 )
 
 // BenchmarkReceiver measures verified-and-stored deliveries per second and
@@ -19,6 +21,8 @@ import (
 //
 //	go test -run='^$' -bench=Receiver -benchtime=3s ./internal/bench/
 func BenchmarkReceiver(b *testing.B) {
+	// The garbage collector as "inspect" and the bench command set it.
+	b.Logf("GOGC=%s", app.TuneGC(os.Getenv))
 	bareRate := map[int]float64{}
 	for i, c := range DefaultConcurrency() {
 		b.Run(fmt.Sprintf("c=%d/bare", c), func(b *testing.B) {

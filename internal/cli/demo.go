@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/asana-webhooks/asana-webhooks/internal/app"
 	"github.com/asana-webhooks/asana-webhooks/internal/demo"
 )
 
@@ -47,6 +48,7 @@ The exit code is 1 if the two sides disagree.`,
   asana-webhooks demo --once | sed -n 's/^summary (JSON): //p' | jq .`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			app.TuneGC(a.Getenv)
 			if cmd.Flags().Changed("pace") && o.pace <= 0 {
 				return usageErrorf("--pace %s: want a positive duration such as 1.5s", o.pace)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/asana-webhooks/asana-webhooks/emulator"
 	"github.com/asana-webhooks/asana-webhooks/emulator/clock"
 	"github.com/asana-webhooks/asana-webhooks/emulator/delivery"
+	"github.com/asana-webhooks/asana-webhooks/internal/app"
 )
 
 // emulateOptions are the flags of the emulate command.
@@ -84,6 +85,7 @@ scripts: {"url", "api_url", "admin_url", "workspace_gid", "project_gid",
   asana-webhooks emulate --addr 127.0.0.1:0 --json > emulator.json &`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			app.TuneGC(a.Getenv)
 			return a.runEmulate(cmd.Context(), cmd, o)
 		},
 	}

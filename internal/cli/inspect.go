@@ -95,6 +95,7 @@ public port, the original inspector's pages (/all_webhooks, /create_webhook,
 			return nil
 		}),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			app.TuneGC(a.Getenv)
 			return a.runInspect(cmd.Context(), cmd, o, args)
 		},
 	}
