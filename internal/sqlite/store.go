@@ -101,8 +101,15 @@ type Store struct {
 	secrets   map[string][]byte
 	secretGen uint64
 
-	// commits counts committed transactions, so tests can see batching.
-	commits atomic.Int64
+	// walRewind is the checkpointer's request that the writer finish a
+	// checkpoint (see walRestartFrames).
+	walRewind atomic.Bool
+
+	// commits counts committed transactions, so tests can see batching;
+	// walRewinds the checkpoints that copied the whole WAL, after which the
+	// next transaction can start it again.
+	commits    atomic.Int64
+	walRewinds atomic.Int64
 }
 
 var _ inspector.Store = (*Store)(nil)
@@ -359,6 +366,7 @@ func (s *Store) writer() {
 		}
 		batch := s.commit(s.drain([]*job{first}), s.newGathering())
 		s.expect = len(batch) + len(s.jobs)
+		s.finishCheckpoint()
 	}
 }
 
@@ -560,9 +568,21 @@ func (s *Store) runBatch(batch []*job, savepoints bool, g *gathering) (results [
 // their own connection instead, after every checkpointEvery commits and every
 // checkpointInterval. Durability is unchanged: every commit still syncs the
 // WAL, and a checkpoint syncs the database before the WAL is reused.
+//
+// A checkpoint on its own connection never catches up with a writer that
+// commits without pause, and SQLite rewinds the WAL only after one that did: the
+// WAL would grow without bound, every commit appending to it (an fsync that
+// also grows the file costs more than one that overwrites). Once the WAL holds
+// more than walRestartFrames, the checkpointer therefore asks the writer to
+// finish the job: between two transactions, the writer runs a passive
+// checkpoint on its own connection, which has only the frames committed since
+// the checkpointer's pass left to copy; its next transaction then starts the
+// WAL again from the beginning (unless a reader still uses the old frames; it
+// asks again later), and journal_size_limit trims the file.
 const (
 	checkpointEvery    = 100
 	checkpointInterval = time.Second
+	walRestartFrames   = 4096 // 16 MiB of 4 KiB pages
 )
 
 // checkpointer runs passive checkpoints until the store closes.
@@ -580,7 +600,27 @@ func (s *Store) checkpointer() {
 		var busy, frames, copied int
 		if err := s.cdb.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
 			s.log.Warn("sqlite checkpoint failed", "err", err)
+			continue
 		}
+		if frames > walRestartFrames {
+			s.walRewind.Store(true)
+		}
+	}
+}
+
+// finishCheckpoint is the writer's part of a checkpoint (see walRestartFrames):
+// run between transactions when the checkpointer asked for it.
+func (s *Store) finishCheckpoint() {
+	if !s.walRewind.CompareAndSwap(true, false) {
+		return
+	}
+	var busy, frames, copied int
+	if err := s.wdb.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+		s.log.Warn("sqlite checkpoint failed", "err", err)
+		return
+	}
+	if busy == 0 && copied == frames {
+		s.walRewinds.Add(1)
 	}
 }
 

@@ -3,12 +3,15 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -463,4 +466,86 @@ func TestStaleIDsFallBack(t *testing.T) {
 			t.Errorf("delivery %d: new = %v, want %v", i, res.Events[0].New, wantNew)
 		}
 	}
+}
+
+// walCheckpointSeq reads the checkpoint sequence number in the header of the
+// WAL at path: SQLite increments it each time the WAL starts again from its
+// beginning.
+func walCheckpointSeq(t *testing.T, path string) uint32 {
+	t.Helper()
+	f, err := os.Open(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var hdr [16]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil {
+		t.Fatalf("read the WAL header: %v", err)
+	}
+	return binary.BigEndian.Uint32(hdr[12:16])
+}
+
+// TestWALRewindsUnderSteadyWrites writes without a pause from several
+// goroutines: the WAL must still start again from its beginning, again and
+// again, instead of growing for as long as the writes go on.
+func TestWALRewindsUnderSteadyWrites(t *testing.T) {
+	s, path := openTemp(t)
+	ctx := t.Context()
+	if err := s.CreateRun(ctx, inspector.Run{ID: "run", StartedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	hook := inspector.Hook{ID: inspector.NewHookID(), Resource: asana.Compact{GID: "1"}, Target: "t", RunID: "run"}
+	if err := s.CreateHook(ctx, hook); err != nil {
+		t.Fatal(err)
+	}
+	seq0 := walCheckpointSeq(t, path)
+	const want = 2
+	var (
+		wg   sync.WaitGroup
+		stop = make(chan struct{})
+		n    atomic.Int64
+		errc = make(chan error, 1)
+	)
+	pad := strings.Repeat("x", 1500)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				i := n.Add(1)
+				ev, err := inspector.NewIncomingEvent(fmt.Appendf(nil, `{"action":"added","n":%d,"pad":%q}`, i, pad))
+				if err == nil {
+					_, err = s.RecordDelivery(ctx, inspector.Delivery{HookID: hook.ID, Kind: inspector.KindEvents}, []inspector.IncomingEvent{ev})
+				}
+				if err != nil {
+					select {
+					case errc <- err:
+					default:
+					}
+					return
+				}
+			}
+		}()
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	var seq uint32
+	for seq = walCheckpointSeq(t, path); seq < seq0+want && time.Now().Before(deadline) && len(errc) == 0; seq = walCheckpointSeq(t, path) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		t.Fatal(err)
+	default:
+	}
+	if seq < seq0+want {
+		t.Fatalf("the WAL started again %d times in 60 s of steady writes (%d deliveries), want %d", seq-seq0, n.Load(), want)
+	}
+	t.Logf("the WAL started again %d times during %d deliveries; the writer finished %d checkpoints", seq-seq0, n.Load(), s.walRewinds.Load())
 }
