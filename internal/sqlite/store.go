@@ -39,8 +39,12 @@ const (
 	DefaultMaxBatch = 256
 	// DefaultReadConns is the size of the read pool.
 	DefaultReadConns = 4
-	// DefaultCommitDelay is Options.CommitDelay's default.
-	DefaultCommitDelay = 500 * time.Microsecond
+	// DefaultCommitDelay is Options.CommitDelay's default: a little more
+	// than a round trip of the clients a commit answered, and well under
+	// the commit itself (about 350 µs with fsync here). Measured with the
+	// bench command at concurrency 16: 200 µs gave 28-29% of the bare
+	// handler's rate, 500 µs 26%, and no wait at all fewer than either.
+	DefaultCommitDelay = 200 * time.Microsecond
 )
 
 // Options configure Open. The zero value is usable.
