@@ -305,8 +305,15 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 		return nil, fmt.Errorf("invalid base URL %q", c.baseURL)
 	}
 	uncertain := false
+	trace := ContextCallTrace(ctx)
 	for attempt := 0; ; attempt++ {
+		if trace != nil && trace.AttemptStart != nil {
+			trace.AttemptStart()
+		}
 		resp, err := c.attempt(ctx, cl, u, reqBody)
+		if trace != nil && trace.AttemptDone != nil {
+			trace.AttemptDone(err)
+		}
 		var wait time.Duration
 		retryable := false
 		switch {
@@ -591,9 +598,11 @@ func (c *Client) CreateWebhook(ctx context.Context, req CreateWebhookRequest) (*
 	if err == nil && resp.status >= 500 {
 		err = &transientError{ParseError(resp.status, resp.header, resp.body)}
 	}
+	// The lookups that settle an uncertain create are not its attempts.
+	lookupCtx := WithCallTrace(ctx, nil)
 	var te *transientError
 	if errors.As(err, &te) {
-		return nil, c.uncertain(ctx, req, te.err)
+		return nil, c.uncertain(lookupCtx, req, te.err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create webhook: %w", err)
@@ -611,7 +620,7 @@ func (c *Client) CreateWebhook(ctx context.Context, req CreateWebhookRequest) (*
 	}
 	if err != nil {
 		// The server said yes but we cannot read what it created.
-		return nil, c.uncertain(ctx, req, err)
+		return nil, c.uncertain(lookupCtx, req, err)
 	}
 	return &CreatedWebhook{Webhook: *env.Data, Secret: NewSecret(env.Secret)}, nil
 }

@@ -1034,3 +1034,58 @@ func TestPermanentErrorsNotRetried(t *testing.T) {
 		})
 	}
 }
+
+// TestCallTraceAttempts: a CallTrace sees each attempt of a create that a
+// 429 made the client retry, and the wait between them lies outside both
+// attempts; the lookups after an uncertain create are not traced.
+func TestCallTraceAttempts(t *testing.T) {
+	var events []string
+	inFlight := false
+	trace := &CallTrace{
+		AttemptStart: func() { events = append(events, "start"); inFlight = true },
+		AttemptDone: func(err error) {
+			events = append(events, fmt.Sprintf("done(%v)", err != nil))
+			inFlight = false
+		},
+	}
+	c, srv, _ := newTestClient(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			w.Header().Set("Retry-After", "3")
+			writeJSON(w, 429, `{"errors":[{"message":"rate limit"}]}`)
+			return
+		}
+		writeJSON(w, 201, `{"data":`+webhookJSON("555", "P1", "https://ex.test/h")+`,"X-Hook-Secret":"b5c8e1d2a3f4"}`)
+	}, WithSleep(func(_ context.Context, d time.Duration) error {
+		events = append(events, fmt.Sprintf("sleep(%s, in flight %v)", d, inFlight))
+		return nil
+	}))
+	if _, err := c.CreateWebhook(WithCallTrace(context.Background(), trace), CreateWebhookRequest{Resource: "P1", Target: "https://ex.test/h"}); err != nil {
+		t.Fatalf("CreateWebhook: %v", err)
+	}
+	want := []string{"start", "done(false)", "sleep(3s, in flight false)", "start", "done(false)"}
+	if diff := cmp.Diff(want, events); diff != "" || len(srv.requests()) != 2 {
+		t.Errorf("trace (-want +got):\n%s\nrequests: %d, want 2", diff, len(srv.requests()))
+	}
+
+	t.Run("the lookups after an uncertain create are not traced", func(t *testing.T) {
+		events = nil
+		c, srv, _ := newTestClient(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			switch {
+			case r.Method == http.MethodPost:
+				writeJSON(w, 503, `{"errors":[{"message":"down"}]}`)
+			case r.URL.Path == "/projects/P":
+				writeJSON(w, 200, `{"data":{"gid":"P","resource_type":"project","workspace":{"gid":"W","resource_type":"workspace"}}}`)
+			default:
+				writeJSON(w, 200, `{"data":[],"next_page":null}`)
+			}
+		})
+		_, err := c.CreateWebhook(WithCallTrace(context.Background(), trace), CreateWebhookRequest{Resource: "P", Target: "https://t"})
+		var ue *CreateUncertainError
+		if !errors.As(err, &ue) {
+			t.Fatalf("err = %v, want CreateUncertainError", err)
+		}
+		if diff := cmp.Diff([]string{"start", "done(false)"}, events); diff != "" || len(srv.requests()) < 2 {
+			t.Errorf("trace (-want +got):\n%s\nrequests: %d, want the POST and its lookups", diff, len(srv.requests()))
+		}
+	})
+}

@@ -287,11 +287,16 @@ func (m *Manager) Create(ctx context.Context, spec HookSpec) (Hook, error) {
 	log := m.log.With("hook", id, "resource", spec.Resource.GID)
 	log.Info("creating webhook", "target", h.Target)
 
-	m.cfg.Windows.Open(id)
-	created, err := m.cfg.API.CreateWebhook(ctx, asana.CreateWebhookRequest{
+	// The handshake window is open while the create request is in flight:
+	// from before the call to its end, and, with a client that reports its
+	// attempts (asana.CallTrace), not while it waits to retry after a 429.
+	win := &createWindow{windows: m.cfg.Windows, hookID: id}
+	win.open()
+	trace := &asana.CallTrace{AttemptStart: win.open, AttemptDone: func(error) { win.close() }}
+	created, err := m.cfg.API.CreateWebhook(asana.WithCallTrace(ctx, trace), asana.CreateWebhookRequest{
 		Resource: spec.Resource.GID, Target: h.Target, Filters: spec.Filters, Workspace: spec.Workspace,
 	})
-	m.cfg.Windows.Close(id)
+	win.close()
 
 	// The outcome is settled even if ctx ended meanwhile: a webhook that
 	// exists must be activated or deleted.
@@ -982,4 +987,27 @@ func oneLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// createWindow is the handshake window of one create call: open or not, so
+// that opening it again, or closing it again, does nothing. Only the
+// goroutine of the call uses it.
+type createWindow struct {
+	windows *HandshakeWindows
+	hookID  string
+	isOpen  bool
+}
+
+func (w *createWindow) open() {
+	if !w.isOpen {
+		w.windows.Open(w.hookID)
+		w.isOpen = true
+	}
+}
+
+func (w *createWindow) close() {
+	if w.isOpen {
+		w.windows.Close(w.hookID)
+		w.isOpen = false
+	}
 }

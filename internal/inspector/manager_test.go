@@ -38,10 +38,14 @@ type fakeAPI struct {
 	lookupFailed bool
 	// createErr fails the create before anything is created.
 	createErr error
-	webhooks  map[string]asana.Webhook
-	deleted   []string
-	windowWas []bool // whether the window was open during each create
-	next      int
+	// rateLimitedOnce plays a first attempt answered 429 through the
+	// call's asana.CallTrace, then a stranger's handshake during the wait
+	// before the retry; strangerStored says whether the store took it.
+	rateLimitedOnce, strangerStored bool
+	webhooks                        map[string]asana.Webhook
+	deleted                         []string
+	windowWas                       []bool // whether the window was open during each create
+	next                            int
 	// afterDelete, if set, runs (without the fake's lock) after a delete
 	// removed the webhook and before it returns; beforeGet runs before a
 	// get looks the webhook up.
@@ -65,6 +69,25 @@ func (f *fakeAPI) CreateWebhook(ctx context.Context, req asana.CreateWebhookRequ
 	defer f.mu.Unlock()
 	id := hookIDOf(req.Target)
 	f.windowWas = append(f.windowWas, f.windows.IsOpen(id))
+	if f.rateLimitedOnce {
+		trace := asana.ContextCallTrace(ctx)
+		if trace == nil {
+			trace = &asana.CallTrace{}
+		}
+		call := func(fn func()) {
+			if fn != nil {
+				fn()
+			}
+		}
+		call(trace.AttemptStart)
+		if trace.AttemptDone != nil {
+			trace.AttemptDone(nil) // 429, Retry-After: the client waits
+		}
+		if f.windows.IsOpen(id) {
+			f.strangerStored = f.store.SaveHandshake(ctx, id, asana.NewSecret("stranger-canary")) == nil
+		}
+		call(trace.AttemptStart) // the retry
+	}
 	if f.createErr != nil {
 		return nil, f.createErr
 	}
@@ -268,6 +291,26 @@ func TestManagerCreate(t *testing.T) {
 				t.Errorf("error leaks a secret: %v", err)
 			}
 		})
+	}
+}
+
+// TestManagerWindowShutDuringRetryWait: while the client waits out a 429
+// before it sends the create again, no handshake is accepted; the retry's is.
+func TestManagerWindowShutDuringRetryWait(t *testing.T) {
+	env := newManagerEnv(t, false)
+	env.api.set(func(f *fakeAPI) { f.rateLimitedOnce = true })
+	h, err := env.m.Create(context.Background(), spec)
+	if err != nil || h.State != inspector.HookActive {
+		t.Fatalf("Create = %+v, %v; want an active hook", h, err)
+	}
+	env.api.mu.Lock()
+	stranger := env.api.strangerStored
+	env.api.mu.Unlock()
+	if stranger {
+		t.Error("a handshake during the wait before the retry was stored")
+	}
+	if env.api.windows.IsOpen(h.ID) {
+		t.Error("the window is still open after the create")
 	}
 }
 
