@@ -36,9 +36,12 @@ const (
 	// DefaultHealthInterval is how often the health monitor reads each
 	// webhook from Asana.
 	DefaultHealthInterval = time.Minute
+	// HeartbeatInterval is how often Asana sends a webhook a heartbeat.
+	HeartbeatInterval = 8 * time.Hour
 	// DefaultHeartbeatGrace is how long without a heartbeat before the
-	// monitor warns (Asana sends one every 8 h).
-	DefaultHeartbeatGrace = 8 * time.Hour
+	// monitor warns: the interval and some minutes, so that a heartbeat a
+	// little late raises no alarm.
+	DefaultHeartbeatGrace = HeartbeatInterval + 10*time.Minute
 	// DefaultCleanupTimeout bounds the deletions at the end of a run.
 	DefaultCleanupTimeout = 30 * time.Second
 )
@@ -924,7 +927,8 @@ func (m *Manager) checkOne(ctx context.Context, h Hook) {
 	}
 	late := now.Sub(last) > m.cfg.HeartbeatGrace
 	if late && !st.heartbeatLate {
-		warns = append(warns, fmt.Sprintf("no heartbeat for more than %s", m.cfg.HeartbeatGrace))
+		warns = append(warns, fmt.Sprintf("no heartbeat for more than %s (Asana sends one every %s)",
+			shortDuration(m.cfg.HeartbeatGrace), shortDuration(HeartbeatInterval)))
 	}
 	st.heartbeatLate = late
 	st.lastCheck = now
@@ -1010,4 +1014,16 @@ func (w *createWindow) close() {
 		w.windows.Close(w.hookID)
 		w.isOpen = false
 	}
+}
+
+// shortDuration prints d without trailing zero units: 8h10m, not 8h10m0s.
+func shortDuration(d time.Duration) string {
+	out := d.String()
+	if strings.HasSuffix(out, "m0s") {
+		out = strings.TrimSuffix(out, "0s")
+	}
+	if strings.HasSuffix(out, "h0m") {
+		out = strings.TrimSuffix(out, "0m")
+	}
+	return out
 }
