@@ -548,3 +548,36 @@ func TestSecondInspectorLeavesTheFirstsWebhooks(t *testing.T) {
 		})
 	}
 }
+
+// TestReplicasShareHandshakeWindows: two inspectors on one PostgreSQL
+// database, as replicas behind one public URL. The first creates a webhook
+// whose target leads to the second (as a load balancer may send Asana's
+// handshake to any replica): the second accepts the handshake because the
+// first opened the window in the database, the first confirms the 201
+// against the secret the second stored, and the second verifies and stores
+// the webhook's deliveries.
+func TestReplicasShareHandshakeWindows(t *testing.T) {
+	srv := emulatortest.New(t)
+	db := pgtest.Schema(t)
+	other := createProject(t, srv, "Other")
+	second := start(t, Config{Client: newClient(srv, srv.Token()), Resources: []string{other}, DBPath: db})
+	first := start(t, Config{Client: newClient(srv, srv.Token()), Resources: []string{srv.ProjectGID()}, DBPath: db,
+		PublicURL: "http://" + second.in.Addr(), SkipPreflight: true})
+	hooks := runHooks(t, first.in)
+	if len(hooks) != 1 || hooks[0].State != inspector.HookActive || !hooks[0].HasSecret {
+		t.Fatalf("the first replica's hooks = %+v; want one active, with the secret the second stored", hooks)
+	}
+	task, err := srv.CreateTask(srv.Token(), srv.ProjectGID(), "seen by the other replica")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the task's event, received by the second replica", func() bool {
+		return slices.ContainsFunc(eventsOf(t, second.in.Store(), hooks[0].ID), func(e inspector.Event) bool { return e.ResourceGID == task })
+	})
+	for _, d := range srv.Deliveries(hooks[0].WebhookGID) {
+		if !strings.HasPrefix(d.URL, "http://"+second.in.Addr()+"/") || !d.Success {
+			t.Errorf("emulator %s delivery to %s: status %d, success %v; want every one to the second replica, accepted",
+				d.Kind, d.URL, d.Status, d.Success)
+		}
+	}
+}

@@ -293,9 +293,18 @@ func (m *Manager) Create(ctx context.Context, spec HookSpec) (Hook, error) {
 	// The handshake window is open while the create request is in flight:
 	// from before the call to its end, and, with a client that reports its
 	// attempts (asana.CallTrace), not while it waits to retry after a 429.
-	win := &createWindow{windows: m.cfg.Windows, hookID: id}
-	win.open()
-	trace := &asana.CallTrace{AttemptStart: win.open, AttemptDone: func(error) { win.close() }}
+	// With a store shared by replicas, the window is opened there too, for
+	// the handshake may reach another replica.
+	win := &createWindow{windows: m.cfg.Windows, hookID: id, log: log, ctx: ctx}
+	win.shared, _ = m.cfg.Store.(SharedWindows)
+	if err := win.open(); err != nil {
+		// Nothing was asked of Asana: the hook fails here.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultCleanupTimeout)
+		defer cancel()
+		m.fail(fctx, log, h, fmt.Sprintf("the handshake window could not be opened: %v", err))
+		return Hook{}, &CreateError{Hook: h, Err: err}
+	}
+	trace := &asana.CallTrace{AttemptStart: func() { _ = win.open() }, AttemptDone: func(error) { win.close() }}
 	created, err := m.cfg.API.CreateWebhook(asana.WithCallTrace(ctx, trace), asana.CreateWebhookRequest{
 		Resource: spec.Resource.GID, Target: h.Target, Filters: spec.Filters, Workspace: spec.Workspace,
 	})
@@ -993,26 +1002,52 @@ func oneLine(s string) string {
 	return s
 }
 
+// SharedWindowTTL bounds a shared handshake window (see SharedWindows) that
+// its process did not close: the longest a create attempt lasts, and some.
+const SharedWindowTTL = asana.DefaultCreateTimeout + 30*time.Second
+
 // createWindow is the handshake window of one create call: open or not, so
 // that opening it again, or closing it again, does nothing. Only the
-// goroutine of the call uses it.
+// goroutine of the call uses it. With shared set, the window is opened and
+// closed in the store as well.
 type createWindow struct {
 	windows *HandshakeWindows
+	shared  SharedWindows
 	hookID  string
+	log     *slog.Logger
+	ctx     context.Context
 	isOpen  bool
 }
 
-func (w *createWindow) open() {
-	if !w.isOpen {
-		w.windows.Open(w.hookID)
-		w.isOpen = true
+func (w *createWindow) open() error {
+	if w.isOpen {
+		return nil
 	}
+	if w.shared != nil {
+		if err := w.shared.OpenHandshakeWindow(w.ctx, w.hookID, SharedWindowTTL); err != nil {
+			w.log.Warn("the handshake window could not be opened for the other replicas", "err", err)
+			return err
+		}
+	}
+	w.windows.Open(w.hookID)
+	w.isOpen = true
+	return nil
 }
 
 func (w *createWindow) close() {
-	if w.isOpen {
-		w.windows.Close(w.hookID)
-		w.isOpen = false
+	if !w.isOpen {
+		return
+	}
+	w.windows.Close(w.hookID)
+	w.isOpen = false
+	if w.shared != nil {
+		// Closed even if the call's context ended; else it expires.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 5*time.Second)
+		defer cancel()
+		if err := w.shared.CloseHandshakeWindow(ctx, w.hookID); err != nil {
+			w.log.Warn("the handshake window could not be closed for the other replicas; it expires on its own",
+				"err", err, "ttl", SharedWindowTTL)
+		}
 	}
 }
 

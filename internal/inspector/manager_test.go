@@ -915,3 +915,50 @@ func TestManagerHeartbeatOfReusedHook(t *testing.T) {
 		t.Errorf("no heartbeat warning 8 h 30 min after the last heartbeat: %+v", notices)
 	}
 }
+
+// brokenWindows is a store shared by replicas whose shared windows fail.
+type brokenWindows struct{ *sqlite.Store }
+
+func (brokenWindows) OpenHandshakeWindow(context.Context, string, time.Duration) error {
+	return errors.New("connection refused")
+}
+func (brokenWindows) CloseHandshakeWindow(context.Context, string) error { return nil }
+func (brokenWindows) HandshakeWindowOpen(context.Context, string) (bool, error) {
+	return false, errors.New("connection refused")
+}
+
+// TestManagerSharedWindowFailure: when the window cannot be opened for the
+// other replicas, Asana is not asked at all and the hook fails, said once.
+func TestManagerSharedWindowFailure(t *testing.T) {
+	env := newManagerEnv(t, false)
+	st := brokenWindows{env.store}
+	var notices []inspector.Notice
+	m, err := inspector.NewManager(inspector.ManagerConfig{
+		Store: st, API: env.api, Windows: env.api.windows, RunID: env.m.RunID(), PublicURL: "https://pub.example/",
+		Notify: func(n inspector.Notice) { notices = append(notices, n) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Create(context.Background(), spec)
+	var ce *inspector.CreateError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("Create error = %v; want a CreateError saying why", err)
+	}
+	env.api.mu.Lock()
+	asked := len(env.api.windowWas)
+	env.api.mu.Unlock()
+	if asked != 0 {
+		t.Errorf("Asana was asked %d times; want none", asked)
+	}
+	hooks, err := env.store.ListHooks(context.Background(), inspector.HookFilter{})
+	if err != nil || len(hooks) != 1 || hooks[0].State != inspector.HookFailed {
+		t.Errorf("hooks = %+v, %v; want one failed", hooks, err)
+	}
+	if len(notices) != 1 || notices[0].Level != inspector.NoticeWarn {
+		t.Errorf("notices = %+v; want one warning", notices)
+	}
+	if env.api.windows.IsOpen(hooks[0].ID) {
+		t.Error("the window stayed open in this process")
+	}
+}

@@ -169,3 +169,18 @@ type RunLocker interface {
 	// RunAlive reports whether some process holds the lock of a run.
 	RunAlive(ctx context.Context, runID string) (bool, error)
 }
+
+// SharedWindows is implemented by a store that several inspector processes
+// share as replicas behind one public URL (PostgreSQL): Asana's handshake may
+// reach any of them, so the handshake window that the process creating a
+// webhook opens must be open for all. The database's clock decides; ttl
+// bounds a window whose process died before closing it.
+type SharedWindows interface {
+	// OpenHandshakeWindow opens the window of a pending hook for ttl.
+	OpenHandshakeWindow(ctx context.Context, hookID string, ttl time.Duration) error
+	// CloseHandshakeWindow closes it; closing a closed window does nothing.
+	CloseHandshakeWindow(ctx context.Context, hookID string) error
+	// HandshakeWindowOpen reports whether some process has the window of
+	// the hook open now.
+	HandshakeWindowOpen(ctx context.Context, hookID string) (bool, error)
+}

@@ -243,11 +243,16 @@ func (h *Handler) handshake(ctx context.Context, w http.ResponseWriter, r *http.
 		return &httpError{status: http.StatusBadRequest, msg: "empty X-Hook-Secret",
 			logMsg: "handshake rejected: empty X-Hook-Secret", level: slog.LevelWarn}
 	}
-	if !h.cfg.Windows.IsOpen(hookID) {
+	open, err := h.windowOpen(ctx, hookID)
+	if err != nil {
+		return &httpError{status: http.StatusServiceUnavailable, msg: "storage unavailable, try again",
+			logMsg: "handshake not checked: shared windows unavailable", level: slog.LevelError, retryAfter: h.cfg.RetryAfter, err: err}
+	}
+	if !open {
 		return &httpError{status: http.StatusForbidden, msg: "no webhook creation is in progress for this path",
 			logMsg: "handshake rejected: no create in flight for this hook", level: slog.LevelWarn}
 	}
-	err := h.cfg.Store.SaveHandshake(ctx, hookID, asana.NewSecret(value))
+	err = h.cfg.Store.SaveHandshake(ctx, hookID, asana.NewSecret(value))
 	switch {
 	case err == nil:
 	case errors.Is(err, inspector.ErrSecretConflict):
@@ -271,6 +276,18 @@ func (h *Handler) handshake(ctx context.Context, w http.ResponseWriter, r *http.
 		h.cfg.OnHandshake(hookID)
 	}
 	return nil
+}
+
+// windowOpen reports whether a hook's handshake window is open: in this
+// process, or, with a store that replicas share, in any of them.
+func (h *Handler) windowOpen(ctx context.Context, hookID string) (bool, error) {
+	if h.cfg.Windows.IsOpen(hookID) {
+		return true, nil
+	}
+	if shared, ok := h.cfg.Store.(inspector.SharedWindows); ok {
+		return shared.HandshakeWindowOpen(ctx, hookID)
+	}
+	return false, nil
 }
 
 // delivery verifies, stores and acknowledges a delivery.

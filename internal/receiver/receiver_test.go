@@ -728,3 +728,55 @@ func TestAppendReply(t *testing.T) {
 		}
 	}
 }
+
+// sharedWindowsStore is a store shared by replicas: open says which hooks'
+// windows another replica has open; err fails the lookup.
+type sharedWindowsStore struct {
+	inspector.Store
+	open map[string]bool
+	err  error
+}
+
+func (s sharedWindowsStore) OpenHandshakeWindow(context.Context, string, time.Duration) error {
+	return nil
+}
+func (s sharedWindowsStore) CloseHandshakeWindow(context.Context, string) error { return nil }
+func (s sharedWindowsStore) HandshakeWindowOpen(_ context.Context, id string) (bool, error) {
+	return s.open[id], s.err
+}
+
+// TestHandshakeSharedWindow: with a store shared by replicas, a handshake
+// is accepted when another replica has the hook's window open, refused when
+// nobody has, and answered 503 (nothing stored) when the store cannot say.
+func TestHandshakeSharedWindow(t *testing.T) {
+	tests := []struct {
+		name       string
+		open       bool
+		err        error
+		wantStatus int
+	}{
+		{"open in another replica", true, nil, http.StatusOK},
+		{"open nowhere", false, nil, http.StatusForbidden},
+		{"the store cannot say", false, errors.New("connection refused"), http.StatusServiceUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "r.db"), sqlite.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			shared := sharedWindowsStore{Store: st, open: map[string]bool{}, err: tt.err}
+			e := newEnvWithStore(t, shared, st)
+			shared.open[e.pending.ID] = tt.open
+			resp, text := e.handshake(e.pending.ID, "replica-secret")
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d (%q), want %d", resp.StatusCode, text, tt.wantStatus)
+			}
+			_, err = e.secret(e.pending.ID)
+			if stored := err == nil; stored != (tt.wantStatus == http.StatusOK) {
+				t.Errorf("secret stored: %v (err %v)", stored, err)
+			}
+		})
+	}
+}
