@@ -118,3 +118,19 @@ echo "ok"
 
 section "go test -race"
 go test -race -count=1 -timeout 20m ./...
+
+section "go test -fuzz (a short run of every fuzz target)"
+# A counted run (-fuzztime Nx) of each target beyond its seed corpus, which
+# the tests above already ran. A failing input is written under the package's
+# testdata/fuzz/ and fails the run.
+grep -rl --include='*_test.go' '^func Fuzz' . | grep -v node_modules | sort | while read -r file; do
+	pkg="./$(dirname "${file#./}")"
+	for target in $(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$file"); do
+		echo "$target in $pkg"
+		if ! out=$(go test -run '^$' -fuzz "^${target}\$" -fuzztime 3000x "$pkg" 2>&1); then
+			printf '%s\n' "$out" >&2
+			exit 1
+		fi
+	done
+done
+echo "ok"
