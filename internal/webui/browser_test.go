@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -222,6 +223,15 @@ func TestBrowser(t *testing.T) {
 		chromedp.WithPollingTimeout(30*time.Second))); err != nil {
 		fail("the feed did not connect (status "+text(`#live-status`)+")", err)
 	}
+	statN := func(id string) int {
+		t.Helper()
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`parseInt(document.getElementById(`+strconv.Quote(id)+`).dataset.n, 10)`))
+		if err != nil {
+			fail("read "+id, err)
+		}
+		return n
+	}
+	deliveriesBefore, eventsBefore := statN("stat-deliveries"), statN("stat-events")
 	task, err := emu.CreateTask(emu.Token(), seedWebsite, "Write the browser test")
 	if err != nil {
 		t.Fatalf("create task: %v", err)
@@ -244,6 +254,16 @@ func TestBrowser(t *testing.T) {
 	}
 	if !notReloaded {
 		t.Fatal("the Events page reloaded; the event should arrive live")
+	}
+	// The stats line counts what arrived since the page loaded: at least
+	// the create's delivery, with its two new events (added to the project
+	// and to its section).
+	if d, e := statN("stat-deliveries"), statN("stat-events"); d < deliveriesBefore+1 || e < eventsBefore+2 {
+		t.Errorf("stats line after the live events: %d deliveries, %d distinct events; before: %d, %d (%q)",
+			d, e, deliveriesBefore, eventsBefore, text(`#stats`))
+	}
+	if when := text(`#stats-when`); when != "So far" {
+		t.Errorf("stats line begins %q, want %q once live", when, "So far")
 	}
 	do("screenshot the live event", shot("live-event"))
 

@@ -91,7 +91,10 @@ type feedMessage struct {
 	ID     int64  `json:"id"`
 	HookID string `json:"hook_id"`
 	Kind   string `json:"kind"`
-	HTML   string `json:"html"`
+	// NewEvents counts the events the webhook had not received before,
+	// for the page's count of distinct events.
+	NewEvents int    `json:"new_events"`
+	HTML      string `json:"html"`
 }
 
 // serveStream is GET /events/stream: server-sent events, one "delivery"
@@ -151,7 +154,8 @@ func (u *UI) serveStream(w http.ResponseWriter, r *http.Request) {
 			if err := u.tmpl.ExecuteTemplate(&buf, "delivery-row", row); err != nil {
 				return fmt.Errorf("render delivery %d: %w", d.Delivery.ID, err)
 			}
-			data, err := json.Marshal(feedMessage{ID: d.Delivery.ID, HookID: d.Delivery.HookID, Kind: string(d.Delivery.Kind), HTML: buf.String()})
+			data, err := json.Marshal(feedMessage{ID: d.Delivery.ID, HookID: d.Delivery.HookID, Kind: string(d.Delivery.Kind),
+				NewEvents: d.Delivery.NewEventCount, HTML: buf.String()})
 			if err != nil {
 				return fmt.Errorf("encode delivery %d: %w", d.Delivery.ID, err)
 			}

@@ -96,6 +96,16 @@
     if (empty) empty.hidden = shown > 0;
   }
 
+  // addToStat adds n to a count of the stats line, worded as the page's
+  // count() words it: "1 heartbeat", "2 heartbeats".
+  function addToStat(id, n) {
+    var el = document.getElementById(id);
+    if (!el || !n) return;
+    var v = (parseInt(el.dataset.n, 10) || 0) + n;
+    el.dataset.n = String(v);
+    el.textContent = v + " " + (v === 1 ? el.dataset.one : el.dataset.many);
+  }
+
   function startFeed() {
     var feed = document.getElementById("feed");
     if (!feed || !window.EventSource) return;
@@ -106,12 +116,19 @@
       form.addEventListener("change", applyFilter);
     }
     var src = new EventSource("/events/stream?after=" + encodeURIComponent(feed.dataset.after || "0"));
-    src.onopen = function () { if (status) status.textContent = "Live: new deliveries appear at the top."; };
+    src.onopen = function () {
+      if (status) status.textContent = "Live: new deliveries appear at the top.";
+      var when = document.getElementById("stats-when");
+      if (when) when.textContent = "So far";
+    };
     src.onerror = function () { if (status) status.textContent = "Connection lost; reconnecting…"; };
     src.addEventListener("delivery", function (e) {
       var msg;
       try { msg = JSON.parse(e.data); } catch (err) { return; }
       if (document.getElementById("d" + msg.id)) return;
+      addToStat("stat-deliveries", 1);
+      if (msg.kind === "heartbeat") addToStat("stat-heartbeats", 1);
+      addToStat("stat-events", msg.new_events || 0);
       var tpl = document.createElement("template");
       tpl.innerHTML = msg.html.trim();
       var li = tpl.content.firstElementChild;
