@@ -3,7 +3,9 @@
 // directory. It creates a filtered webhook on the seeded project, plays a
 // scene of project work through the emulator's API at a human pace (every
 // delivery is verified, stored and printed by the inspector as it arrives),
-// shows a heartbeat, sends two forgeries that the receiver refuses, and at the
+// shows a heartbeat, sends three forgeries that the receiver refuses (a
+// delivery signed with another secret, a handshake outside any create, and
+// one during the create, right after Asana's), and at the
 // end deletes the webhook and prints a summary counted from the emulator's
 // delivery records and the inspector's store.
 package demo
@@ -122,7 +124,11 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	defer store.Close()
 
 	d := &run{cfg: cfg, term: term, emu: emu, store: store, api: &apiClient{base: emu.BaseURL(), http: &http.Client{Timeout: 30 * time.Second}},
-		client: asana.NewClient(AdaToken, asana.WithBaseURL(emu.BaseURL())), project: emu.ProjectGID(), logged: -1}
+		project: emu.ProjectGID(), logged: -1}
+	// The inspector's client goes through the racer, which plays the
+	// attacker of the 409 during the create.
+	d.racer = &handshakeRacer{base: http.DefaultTransport, forge: d.forgeTo}
+	d.client = asana.NewClient(AdaToken, asana.WithBaseURL(emu.BaseURL()), asana.WithHTTPClient(&http.Client{Transport: d.racer}))
 	if err := d.introduce(ctx); err != nil {
 		return Summary{}, err
 	}
@@ -208,6 +214,7 @@ type run struct {
 	logged   int    // events read from /events since the webhook was created; -1 before
 	expected int64  // event receipts the store should hold
 	forged   int    // forged requests sent
+	racer    *handshakeRacer
 }
 
 // finish waits for deliveries in flight, stops the inspector (which deletes

@@ -101,8 +101,8 @@ func checkSummary(t *testing.T, s Summary, completed bool) {
 		t.Errorf("scene completed = %v, want %v", s.Completed, completed)
 	}
 	if completed {
-		if s.ForgeriesSent != 2 || s.Rejected != 2 {
-			t.Errorf("forgeries sent %d, rejected %d; want 2 and 2", s.ForgeriesSent, s.Rejected)
+		if s.ForgeriesSent != 3 || s.Rejected != 3 {
+			t.Errorf("forgeries sent %d, rejected %d; want 3 and 3 (401, 403 and 409)", s.ForgeriesSent, s.Rejected)
 		}
 		if s.EmulatorHeartbeats < 2 {
 			t.Errorf("heartbeats %d, want the first one and the one after the clock jump", s.EmulatorHeartbeats)
@@ -140,11 +140,11 @@ func TestRunOnce(t *testing.T) {
 	for _, want := range []string{
 		"http://127.0.0.1:",            // the emulator's URL
 		`"Acme Corp"`, `"Launch plan"`, // the seed
-		"handshake accepted",                // the inspector's handshake line
-		"task changed (fields: name",        // the filter
-		"heartbeat",                         // a heartbeat line
-		"nothing was delivered",             // the change outside the filter
-		"401 Unauthorized", "403 Forbidden", // the forgeries
+		"handshake accepted",                                // the inspector's handshake line
+		"task changed (fields: name",                        // the filter
+		"heartbeat",                                         // a heartbeat line
+		"nothing was delivered",                             // the change outside the filter
+		"401 Unauthorized", "403 Forbidden", "409 Conflict", // the forgeries
 		"signature failures:  0",          // the summary
 		"deleted 1 webhook(s)",            // the cleanup
 		"field=followers", "field=due_on", // followed, given a due date

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/asana-webhooks/asana-webhooks/asana"
@@ -144,7 +145,7 @@ func describeFilter(f asana.Filter) string {
 }
 
 // play runs the scene: the webhook's first heartbeat, project work, a
-// heartbeat eight hours later and two forgeries.
+// heartbeat eight hours later and the forgeries.
 func (d *run) play(ctx context.Context) error {
 	hooks, err := d.in.Manager().Hooks(ctx)
 	if err != nil {
@@ -369,7 +370,9 @@ func (d *run) heartbeat(ctx context.Context) error {
 }
 
 // forgeries sends two requests that pretend to come from Asana: a delivery
-// signed with the wrong secret, and a second handshake outside any create.
+// signed with the wrong secret, and a second handshake outside any create;
+// then it tells how the third, a second handshake during the create (sent
+// by handshakeRacer), was answered.
 func (d *run) forgeries(ctx context.Context) error {
 	t := d.term
 	t.sayf("")
@@ -422,20 +425,95 @@ func (d *run) forgeries(ctx context.Context) error {
 		kept = "but the stored secret changed"
 	}
 	t.sayf("  The receiver answered %d %s: a handshake is accepted only while the inspector's own create", status, http.StatusText(status))
-	t.sayf("  call is in flight (a different secret during one gets 409); %s.", kept)
+	t.sayf("  call is in flight; %s.", kept)
+	if err := d.pause(ctx); err != nil {
+		return err
+	}
+
+	t.sayf("")
+	t.sayf("▸ And one during the create (step 2): right after Asana's handshake, while the inspector still")
+	t.sayf("  waited for Asana's answer, the demo sent the target a second handshake with another secret.")
+	switch st, err := d.racer.result(); {
+	case err != nil:
+		t.sayf("  It could not be sent: %v", err)
+	case st == 0:
+		t.sayf("  It was not sent: the create's answer never came through the demo's client.")
+	default:
+		t.sayf("  The receiver answered %d %s: the first secret of a create is the one kept; %s.", st, http.StatusText(st), kept)
+	}
 	return d.pause(ctx)
+}
+
+// handshakeRacer is the HTTP transport of the demo's inspector. When
+// Asana's 201 to the first create arrives, and before the inspector reads it
+// (so its create is still in flight and the handshake window open), it plays
+// an attacker who saw Asana's handshake go by and sends the same target a
+// second handshake with another secret. The inspector must answer 409 and
+// keep Asana's secret.
+type handshakeRacer struct {
+	base  http.RoundTripper
+	forge func(ctx context.Context, target string, headers map[string]string, body string) (int, error)
+
+	mu     sync.Mutex
+	done   bool
+	status int
+	err    error
+}
+
+// RoundTrip implements http.RoundTripper.
+func (h *handshakeRacer) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := h.base.RoundTrip(req)
+	if err != nil || req.Method != http.MethodPost || !strings.HasSuffix(req.URL.Path, "/webhooks") || res.StatusCode != http.StatusCreated {
+		return res, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.done {
+		return res, nil
+	}
+	h.done = true
+	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	res.Body.Close()
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		h.err = fmt.Errorf("read the create's answer: %w", err)
+		return res, nil
+	}
+	var created struct {
+		Data struct {
+			Target string `json:"target"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &created); err != nil || created.Data.Target == "" {
+		h.err = errors.New("the create's answer names no target")
+		return res, nil
+	}
+	h.status, h.err = h.forge(req.Context(), created.Data.Target, map[string]string{asana.HeaderSecret: randomHex(32)}, "")
+	return res, nil
+}
+
+// result is the status of the forged handshake, 0 if none was sent.
+func (h *handshakeRacer) result() (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.status, h.err
 }
 
 // forge posts to the webhook's target and returns the status. The request
 // is not cut short by an interrupt, so that it is counted exactly when the
 // receiver saw it.
 func (d *run) forge(ctx context.Context, headers map[string]string, body string) (int, error) {
+	return d.forgeTo(ctx, d.hook.Target, headers, body)
+}
+
+// forgeTo is forge to a target given.
+func (d *run) forgeTo(ctx context.Context, target string, headers map[string]string, body string) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), syncTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.hook.Target, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
