@@ -99,7 +99,8 @@ type feedMessage struct {
 
 // serveStream is GET /events/stream: server-sent events, one "delivery"
 // event per delivery stored after the id in ?after= or Last-Event-ID, oldest
-// first, then each new one as it is stored.
+// first, then each new one as it is stored: at once when this process stored
+// it, within PollInterval when another process sharing the store did.
 func (u *UI) serveStream(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	after, _ := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64)
@@ -173,6 +174,8 @@ func (u *UI) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	keep := time.NewTicker(u.cfg.KeepAlive)
 	defer keep.Stop()
+	poll := time.NewTicker(u.cfg.PollInterval)
+	defer poll.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -180,6 +183,11 @@ func (u *UI) serveStream(w http.ResponseWriter, r *http.Request) {
 		case <-u.closing:
 			return
 		case <-notes:
+			if err := send(); err != nil {
+				u.log.Warn("event stream ended", "err", err)
+				return
+			}
+		case <-poll.C:
 			if err := send(); err != nil {
 				u.log.Warn("event stream ended", "err", err)
 				return

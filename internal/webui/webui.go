@@ -102,6 +102,11 @@ const (
 	DefaultActionTimeout = 2 * time.Minute
 	// DefaultKeepAlive is the interval of the feed's keep-alive comments.
 	DefaultKeepAlive = 15 * time.Second
+	// DefaultPollInterval is how often the feed also reads the store, for
+	// the deliveries that other processes sharing it stored (replicas on
+	// one PostgreSQL database, another inspector on the same SQLite file):
+	// this process's own arrive at once.
+	DefaultPollInterval = 2 * time.Second
 	// DefaultStreamWriteTimeout bounds each write of the feed: a client
 	// that reads nothing for that long loses its stream (its browser
 	// reconnects and catches up from the store).
@@ -125,8 +130,9 @@ type Config struct {
 	HeartbeatWarning time.Duration
 	ActionTimeout    time.Duration
 	KeepAlive        time.Duration
-	// StreamWriteTimeout defaults to DefaultStreamWriteTimeout.
+	// StreamWriteTimeout and PollInterval default to the constants above.
 	StreamWriteTimeout time.Duration
+	PollInterval       time.Duration
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -172,6 +178,9 @@ func New(cfg Config) (*UI, error) {
 	}
 	if cfg.KeepAlive <= 0 {
 		cfg.KeepAlive = DefaultKeepAlive
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

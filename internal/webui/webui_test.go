@@ -711,3 +711,39 @@ func TestFormControlsHaveLabels(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamSendsOtherProcessesDeliveries: a delivery stored by another
+// process sharing the store (no notification reaches this one) still reaches
+// the stream, by its reading the store every PollInterval.
+func TestStreamSendsOtherProcessesDeliveries(t *testing.T) {
+	f := newFixture(t)
+	f.ui.cfg.PollInterval = 50 * time.Millisecond
+	ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
+	defer cancel()
+	last := f.deliveries[len(f.deliveries)-1]
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/events/stream?after=%d", f.srv.URL, last), nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("open stream: %v", err)
+	}
+	defer res.Body.Close()
+	events := readSSE(res.Body)
+	body := []byte(`{"events":[` + string(taskEvent("9005", "name")) + `]}`)
+	parsed := inspector.ParseDeliveryBody(body)
+	rec, err := f.store.RecordDelivery(f.ctx, inspector.Delivery{HookID: f.hook.ID, Body: body, Kind: parsed.Kind}, parsed.Events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not f.record: the feed is not told, as another process's would not be.
+	select {
+	case ev, ok := <-events:
+		if !ok {
+			t.Fatal("stream ended")
+		}
+		if ev.Event != "delivery" || ev.ID != fmt.Sprint(rec.Delivery.ID) {
+			t.Fatalf("event %+v, want delivery %d", ev, rec.Delivery.ID)
+		}
+	case <-ctx.Done():
+		t.Fatal("the delivery stored by another process did not reach the stream within 30 s")
+	}
+}
