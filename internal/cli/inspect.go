@@ -53,7 +53,8 @@ and stored before it is acknowledged, then shown here.
 Before it creates anything, the inspector sends itself a request through the
 public URL and stops if the tunnel does not reach it (--skip-preflight skips
 this check). On start it deletes the webhooks earlier runs left in Asana,
-except those kept with --keep on the same public URL, which it reuses. A
+except those kept with --keep on the same public URL, which it reuses, and
+those of an inspector still running on the same database. A
 health monitor reads each webhook from Asana every --health-interval, warns
 about failed deliveries, retries, scheduled deletion and missing heartbeats,
 and re-creates a webhook Asana deleted.
