@@ -184,3 +184,32 @@ type SharedWindows interface {
 	// the hook open now.
 	HandshakeWindowOpen(ctx context.Context, hookID string) (bool, error)
 }
+
+// ForwardTarget is an app the inspector forwards every verified delivery to
+// (the gateway, inspect --forward-to): its URL, the secret that the
+// handshake with it settled, and how far forwarding has got.
+type ForwardTarget struct {
+	URL    string
+	Secret asana.Secret
+	// Cursor is the id of the last delivery forwarded, or given up on; the
+	// deliveries above it are still to go.
+	Cursor    int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ForwardStore is implemented by a store that keeps the gateway's state, in
+// the same database as the deliveries it forwards.
+type ForwardStore interface {
+	// ForwardTarget returns the target with url, or ErrNotFound.
+	ForwardTarget(ctx context.Context, url string) (ForwardTarget, error)
+	// SaveForwardTarget stores a target, replacing the one with its URL
+	// (a new handshake). An empty URL or secret is ErrInvalid.
+	SaveForwardTarget(ctx context.Context, t ForwardTarget) error
+	// AdvanceForwardCursor moves the cursor of the target with url to id,
+	// unless it is at id or beyond already; ErrNotFound for no such target.
+	AdvanceForwardCursor(ctx context.Context, url string, id int64) error
+	// DeliveriesAfter returns at most limit deliveries (zero or less:
+	// DefaultLimit) with an id above after, oldest first.
+	DeliveriesAfter(ctx context.Context, after int64, limit int) ([]Delivery, error)
+}

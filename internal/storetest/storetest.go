@@ -50,6 +50,7 @@ func Run(t *testing.T, open Opener) {
 		{"EventFilters", testEventFilters},
 		{"CancelledContext", testCancelledContext},
 		{"Closed", testClosed},
+		{"Forward", testForward},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
@@ -1058,4 +1059,81 @@ func testClosed(t *testing.T, open Opener) {
 	_, err := f.store.RecordDelivery(f.ctx, delivery(h.ID, base, e), incoming(t, e))
 	wantErr(t, "RecordDelivery after Close", err, inspector.ErrClosed)
 	wantErr(t, "SaveHandshake after Close", f.store.SaveHandshake(f.ctx, h.ID, asana.NewSecret("s")), inspector.ErrClosed)
+}
+
+// testForward: the gateway's state (inspector.ForwardStore): a target's
+// secret survives the round trip and a reopen byte for byte, its cursor only
+// moves forward, a new handshake replaces the target, and DeliveriesAfter
+// reads deliveries oldest first after an id.
+func testForward(t *testing.T, open Opener) {
+	f := newFixture(t, open)
+	fs, ok := f.store.(inspector.ForwardStore)
+	if !ok {
+		t.Fatalf("%T does not implement inspector.ForwardStore", f.store)
+	}
+	const url = "http://127.0.0.1:3000/asana?x=1"
+	secret := "gw-secret-\x00\xff-" + strings.Repeat("s", 40)
+	if _, err := fs.ForwardTarget(f.ctx, url); !errors.Is(err, inspector.ErrNotFound) {
+		t.Errorf("ForwardTarget of an unknown URL: %v, want ErrNotFound", err)
+	}
+	for _, bad := range []inspector.ForwardTarget{{Secret: asana.NewSecret("s")}, {URL: url}, {URL: url, Secret: asana.NewSecret("s"), Cursor: -1}} {
+		wantErr(t, "SaveForwardTarget of an incomplete target", fs.SaveForwardTarget(f.ctx, bad), inspector.ErrInvalid)
+	}
+	if err := fs.SaveForwardTarget(f.ctx, inspector.ForwardTarget{URL: url, Secret: asana.NewSecret(secret), Cursor: 7}); err != nil {
+		t.Fatalf("SaveForwardTarget: %v", err)
+	}
+	check := func(fs inspector.ForwardStore, cursor int64, secret string) {
+		t.Helper()
+		got, err := fs.ForwardTarget(f.ctx, url)
+		if err != nil {
+			t.Fatalf("ForwardTarget: %v", err)
+		}
+		if got.URL != url || got.Cursor != cursor || got.Secret.Reveal() != secret || got.CreatedAt.IsZero() || got.UpdatedAt.IsZero() {
+			t.Errorf("target = {%s cursor %d secret intact %v %v %v}, want cursor %d", got.URL, got.Cursor,
+				got.Secret.Reveal() == secret, got.CreatedAt, got.UpdatedAt, cursor)
+		}
+	}
+	check(fs, 7, secret)
+	for _, step := range []struct{ to, want int64 }{{9, 9}, {8, 9}, {9, 9}, {12, 12}} {
+		if err := fs.AdvanceForwardCursor(f.ctx, url, step.to); err != nil {
+			t.Fatalf("AdvanceForwardCursor(%d): %v", step.to, err)
+		}
+		check(fs, step.want, secret)
+	}
+	wantErr(t, "AdvanceForwardCursor of an unknown URL", fs.AdvanceForwardCursor(f.ctx, "http://nowhere", 3), inspector.ErrNotFound)
+	if err := fs.SaveForwardTarget(f.ctx, inspector.ForwardTarget{URL: url, Secret: asana.NewSecret("another"), Cursor: 2}); err != nil {
+		t.Fatalf("SaveForwardTarget again: %v", err)
+	}
+	check(fs, 2, "another")
+
+	h := f.activeHook("1200000000000002", "s")
+	var ids []int64
+	for i := range 5 {
+		res := f.record(delivery(h.ID, base.Add(time.Duration(i)*time.Second), event(fmt.Sprint(9100+i), "name", base)), event(fmt.Sprint(9100+i), "name", base))
+		ids = append(ids, res.Delivery.ID)
+	}
+	got, err := fs.DeliveriesAfter(f.ctx, ids[1], 2)
+	if err != nil {
+		t.Fatalf("DeliveriesAfter: %v", err)
+	}
+	if len(got) != 2 || got[0].ID != ids[2] || got[1].ID != ids[3] || len(got[0].Body) == 0 || got[0].HookID != h.ID {
+		t.Errorf("DeliveriesAfter(%d, 2) = %d deliveries %v, want %v with their bodies", ids[1], len(got), deliveryIDs(got), ids[2:4])
+	}
+	if got, err := fs.DeliveriesAfter(f.ctx, ids[4], 0); err != nil || len(got) != 0 {
+		t.Errorf("DeliveriesAfter the last = %v, %v; want none", deliveryIDs(got), err)
+	}
+
+	again, ok := reopenStore(t, f).(inspector.ForwardStore)
+	if !ok {
+		t.Fatal("the reopened store is no ForwardStore")
+	}
+	check(again, 2, "another")
+}
+
+func deliveryIDs(ds []inspector.Delivery) []int64 {
+	out := make([]int64, len(ds))
+	for i, d := range ds {
+		out[i] = d.ID
+	}
+	return out
 }
