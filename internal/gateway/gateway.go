@@ -1,0 +1,383 @@
+// Package gateway forwards the inspector's verified deliveries to the user's
+// own app (inspect --forward-to), so that the app, in development, receives
+// Asana's webhooks as production would send them: the same bodies, byte for
+// byte, signed the same way with a secret the app learned the same way.
+//
+// Before the first forward to a URL the gateway performs Asana's handshake
+// with it: an empty POST with a fresh X-Hook-Secret, which the app must echo
+// (200 or 204). The secret is stored with the URL and a cursor, the id of the
+// last delivery forwarded, in the inspector's database. Every delivery
+// stored after that, heartbeats and redeliveries included, is then POSTed
+// with X-Hook-Signature, the hex HMAC-SHA256 of the body under that secret,
+// oldest first; the cursor moves only once the app answered 2xx, so a
+// delivery survives a crash of the inspector or of the app, and may reach
+// the app twice but is never skipped. A delivery the app keeps refusing is
+// retried with a doubling wait (1 s up to 1 min) and given up after MaxAge,
+// as Asana gives up a webhook after 24 hours of failures.
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/asana-webhooks/asana-webhooks/asana"
+	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
+)
+
+// Defaults of Config.
+const (
+	// DefaultTimeout bounds each request to the app.
+	DefaultTimeout = 10 * time.Second
+	// DefaultMaxAge is how long a delivery the app keeps refusing is
+	// retried before it is given up.
+	DefaultMaxAge = 24 * time.Hour
+	// DefaultPoll is how often the store is read for new deliveries when
+	// no Wake came (deliveries another process stored, say).
+	DefaultPoll = 2 * time.Second
+	// firstRetry and maxRetry bound the wait between two attempts of a
+	// delivery.
+	firstRetry = time.Second
+	maxRetry   = time.Minute
+	// batch is how many deliveries one read of the store takes.
+	batch = 100
+)
+
+// HeaderDeliveryID carries, in every forwarded request, the id of the
+// delivery in the inspector's database (for the user's logs; Asana's
+// deliveries carry no id).
+const HeaderDeliveryID = "X-Asana-Webhooks-Delivery"
+
+// Store is what the gateway needs of the inspector's store.
+type Store interface {
+	inspector.ForwardStore
+	ListDeliveries(ctx context.Context, f inspector.DeliveryFilter) ([]inspector.Delivery, error)
+}
+
+// Event is what the gateway reports: one forward, failed attempt or
+// delivery given up.
+type Event struct {
+	DeliveryID int64
+	Kind       inspector.Kind
+	// Status is the app's answer, 0 when none came (Err says why).
+	Status   int
+	Err      error
+	Duration time.Duration
+	// Retry is the wait before the next attempt, when it failed.
+	Retry time.Duration
+	// GaveUp is set when the delivery is given up after MaxAge.
+	GaveUp bool
+}
+
+// OK reports whether the app accepted the delivery.
+func (e Event) OK() bool { return e.Err == nil && e.Status >= 200 && e.Status <= 299 }
+
+// Config configures a Gateway.
+type Config struct {
+	// Store keeps the target and holds the deliveries. Required.
+	Store Store
+	// URL is the app's endpoint. Required.
+	URL string
+	// HTTPClient sends the requests; nil is a client without redirects.
+	HTTPClient *http.Client
+	// UserAgent is sent with every request; empty is "asana-webhooks".
+	UserAgent string
+	// Timeout, MaxAge and Poll default to the constants above.
+	Timeout time.Duration
+	MaxAge  time.Duration
+	Poll    time.Duration
+	// OnEvent, if set, is called after every attempt, on Run's goroutine.
+	OnEvent func(Event)
+	// Logger receives the gateway's failures; nil discards.
+	Logger *slog.Logger
+	// Now and Sleep are the clock; nil are the real ones.
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Gateway forwards deliveries to one app. Build it with New, call Prepare,
+// then Run.
+type Gateway struct {
+	cfg  Config
+	wake chan struct{}
+
+	mu     sync.Mutex
+	secret asana.Secret
+	cursor int64
+}
+
+// New returns a Gateway.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Store == nil || cfg.URL == "" {
+		return nil, errors.New("new gateway: a store and a URL are required")
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "asana-webhooks"
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = DefaultMaxAge
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = DefaultPoll
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleep
+	}
+	return &Gateway{cfg: cfg, wake: make(chan struct{}, 1)}, nil
+}
+
+// Prepare loads the target from the store, or, the first time, performs the
+// handshake with the app and stores the target with a cursor at the newest
+// delivery (the gateway forwards what arrives from now on). It reports
+// whether a handshake took place.
+func (g *Gateway) Prepare(ctx context.Context) (handshake bool, err error) {
+	t, err := g.cfg.Store.ForwardTarget(ctx, g.cfg.URL)
+	if err == nil {
+		g.set(t.Secret, t.Cursor)
+		return false, nil
+	}
+	if !errors.Is(err, inspector.ErrNotFound) {
+		return false, fmt.Errorf("forward to %s: %w", g.cfg.URL, err)
+	}
+	newest, err := g.cfg.Store.ListDeliveries(ctx, inspector.DeliveryFilter{Limit: 1})
+	if err != nil {
+		return false, fmt.Errorf("forward to %s: %w", g.cfg.URL, err)
+	}
+	var cursor int64
+	if len(newest) > 0 {
+		cursor = newest[0].ID
+	}
+	secret, err := newSecret()
+	if err != nil {
+		return false, fmt.Errorf("forward to %s: %w", g.cfg.URL, err)
+	}
+	if err := g.handshake(ctx, secret); err != nil {
+		return false, err
+	}
+	if err := g.cfg.Store.SaveForwardTarget(ctx, inspector.ForwardTarget{URL: g.cfg.URL, Secret: secret, Cursor: cursor}); err != nil {
+		return false, fmt.Errorf("forward to %s: %w", g.cfg.URL, err)
+	}
+	g.set(secret, cursor)
+	return true, nil
+}
+
+func (g *Gateway) set(secret asana.Secret, cursor int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.secret, g.cursor = secret, cursor
+}
+
+// handshake does what Asana does with a new webhook's target: an empty POST
+// with X-Hook-Secret, to be answered 200 or 204 with the same value echoed.
+// Errors never hold the secret.
+func (g *Gateway) handshake(ctx context.Context, secret asana.Secret) error {
+	hdr := http.Header{}
+	hdr.Set(asana.HeaderSecret, secret.Reveal())
+	status, echo, err := g.post(ctx, hdr, nil)
+	switch {
+	case err != nil:
+		return fmt.Errorf("handshake with %s: %w", g.cfg.URL, err)
+	case status != http.StatusOK && status != http.StatusNoContent:
+		return fmt.Errorf("handshake with %s: the app answered %d %s; it must answer 200 or 204, echoing X-Hook-Secret, as Asana requires",
+			g.cfg.URL, status, http.StatusText(status))
+	case len(echo) == 0:
+		return fmt.Errorf("handshake with %s: the app answered %d but did not echo the X-Hook-Secret header, as Asana requires", g.cfg.URL, status)
+	case echo[0] != secret.Reveal():
+		return fmt.Errorf("handshake with %s: the app echoed a different X-Hook-Secret", g.cfg.URL)
+	}
+	return nil
+}
+
+// Wake tells Run that a delivery was stored. It never blocks.
+func (g *Gateway) Wake() {
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run forwards the deliveries after the cursor, oldest first, until ctx
+// ends; it returns nil then. Call Prepare first.
+func (g *Gateway) Run(ctx context.Context) error {
+	g.mu.Lock()
+	secret := g.secret
+	g.mu.Unlock()
+	if secret.IsZero() {
+		return errors.New("gateway: Run before Prepare")
+	}
+	poll := time.NewTicker(g.cfg.Poll)
+	defer poll.Stop()
+	for {
+		if err := g.drain(ctx); err != nil && ctx.Err() == nil {
+			g.cfg.Logger.Warn("gateway: read the deliveries to forward", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-g.wake:
+		case <-poll.C:
+		}
+	}
+}
+
+// drain forwards every delivery after the cursor.
+func (g *Gateway) drain(ctx context.Context) error {
+	for ctx.Err() == nil {
+		g.mu.Lock()
+		cursor := g.cursor
+		g.mu.Unlock()
+		ds, err := g.cfg.Store.DeliveriesAfter(ctx, cursor, batch)
+		if err != nil {
+			return err
+		}
+		if len(ds) == 0 {
+			return nil
+		}
+		for _, d := range ds {
+			if err := g.forward(ctx, d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// forward sends d until the app accepts it, ctx ends or MaxAge passes, then
+// moves the cursor past it.
+func (g *Gateway) forward(ctx context.Context, d inspector.Delivery) error {
+	var first time.Time
+	wait := firstRetry
+	for {
+		ev := g.Send(ctx, d)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		now := g.cfg.Now()
+		if first.IsZero() {
+			first = now
+		}
+		if !ev.OK() {
+			if now.Sub(first) >= g.cfg.MaxAge {
+				ev.GaveUp = true
+			} else {
+				ev.Retry = wait
+			}
+		}
+		if g.cfg.OnEvent != nil {
+			g.cfg.OnEvent(ev)
+		}
+		if ev.OK() || ev.GaveUp {
+			break
+		}
+		if err := g.cfg.Sleep(ctx, wait); err != nil {
+			return err
+		}
+		wait = min(2*wait, maxRetry)
+	}
+	// The cursor is moved on even if ctx ended meanwhile: the app has the
+	// delivery.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Timeout)
+	defer cancel()
+	if err := g.cfg.Store.AdvanceForwardCursor(sctx, g.cfg.URL, d.ID); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.cursor = max(g.cursor, d.ID)
+	g.mu.Unlock()
+	return nil
+}
+
+// Send posts one delivery to the app, signed, once, and says how it went.
+// It does not move the cursor: Replay is built on it.
+func (g *Gateway) Send(ctx context.Context, d inspector.Delivery) Event {
+	g.mu.Lock()
+	secret := g.secret
+	g.mu.Unlock()
+	ev := Event{DeliveryID: d.ID, Kind: d.Kind}
+	if secret.IsZero() {
+		ev.Err = errors.New("gateway: Send before Prepare")
+		return ev
+	}
+	hdr := http.Header{}
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set(asana.HeaderSignature, asana.Sign(secret, d.Body))
+	hdr.Set(HeaderDeliveryID, strconv.FormatInt(d.ID, 10))
+	start := time.Now()
+	ev.Status, _, ev.Err = g.post(ctx, hdr, d.Body)
+	ev.Duration = time.Since(start)
+	return ev
+}
+
+// post sends one request to the app and returns its status and any
+// X-Hook-Secret it echoed.
+func (g *Gateway) post(ctx context.Context, hdr http.Header, body []byte) (int, []string, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.cfg.URL, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	for k, vs := range hdr {
+		req.Header[k] = vs
+	}
+	req.Header.Set("User-Agent", g.cfg.UserAgent)
+	res, err := g.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 1<<16))
+	return res.StatusCode, res.Header.Values(asana.HeaderSecret), nil
+}
+
+// Use loads a stored target, for Send alone (replay): ErrNotFound when no
+// handshake with the URL is on record.
+func (g *Gateway) Use(ctx context.Context) error {
+	t, err := g.cfg.Store.ForwardTarget(ctx, g.cfg.URL)
+	if err != nil {
+		return fmt.Errorf("forward to %s: %w", g.cfg.URL, err)
+	}
+	g.set(t.Secret, t.Cursor)
+	return nil
+}
+
+// newSecret returns 32 random bytes in hex, as Asana's secrets look.
+func newSecret() (asana.Secret, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return asana.Secret{}, fmt.Errorf("make a secret: %w", err)
+	}
+	return asana.NewSecret(hex.EncodeToString(b[:])), nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

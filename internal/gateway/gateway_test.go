@@ -1,0 +1,373 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asana-webhooks/asana-webhooks/asana"
+	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
+	"github.com/asana-webhooks/asana-webhooks/internal/sqlite"
+)
+
+// app is the user's app as a test sees it: it answers the handshake as an
+// Asana receiver should (storing the secret), verifies every delivery with
+// it, and records what it accepted. fail makes it answer 500 to the next
+// deliveries.
+type app struct {
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	secret   string
+	bodies   []string
+	ids      []string
+	bad      int // deliveries whose signature did not verify
+	fail     int
+	noEcho   bool
+	attempts int
+}
+
+func newApp(t *testing.T) *app {
+	t.Helper()
+	a := &app{}
+	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if s := r.Header.Get(asana.HeaderSecret); s != "" {
+			if a.noEcho {
+				w.WriteHeader(http.StatusOK)
+				return
+			}
+			a.secret = s
+			w.Header().Set(asana.HeaderSecret, s)
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		a.attempts++
+		if !asana.Verify(asana.NewSecret(a.secret), body, r.Header.Get(asana.HeaderSignature)) {
+			a.bad++
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if a.fail > 0 {
+			a.fail--
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		a.bodies = append(a.bodies, string(body))
+		a.ids = append(a.ids, r.Header.Get(HeaderDeliveryID))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(a.srv.Close)
+	return a
+}
+
+func (a *app) secretNow() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.secret
+}
+
+func (a *app) got() (bodies []string, bad int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.bodies), a.bad
+}
+
+// env is a SQLite store with one active hook.
+type env struct {
+	t     *testing.T
+	store *sqlite.Store
+	path  string
+	hook  inspector.Hook
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "gw.db")
+	st, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.CreateRun(ctx, inspector.Run{ID: "run", StartedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	h := inspector.Hook{ID: inspector.NewHookID(), Resource: asana.Compact{GID: "1"}, Target: "t", RunID: "run"}
+	if err := st.CreateHook(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, store: st, path: path, hook: h}
+}
+
+// record stores a delivery as the receiver would, with one event named by n
+// (a heartbeat when n is empty), and returns its body.
+func (e *env) record(n string) string {
+	e.t.Helper()
+	body := `{"events":[]}`
+	if n != "" {
+		body = fmt.Sprintf(`{"events":[{"action":"changed","created_at":"2026-12-04T16:00:00.000Z","resource":{"gid":%q,"resource_type":"task"}}]}`, n)
+	}
+	parsed := inspector.ParseDeliveryBody([]byte(body))
+	if _, err := e.store.RecordDelivery(e.t.Context(), inspector.Delivery{HookID: e.hook.ID, Body: []byte(body), Kind: parsed.Kind}, parsed.Events); err != nil {
+		e.t.Fatal(err)
+	}
+	return body
+}
+
+// start prepares and runs a gateway to a until the test ends, with
+// recorded, instant sleeps.
+func (e *env) start(a *app, mod func(*Config)) (*Gateway, func() []Event, func()) {
+	e.t.Helper()
+	var mu sync.Mutex
+	events := &[]Event{}
+	cfg := Config{Store: e.store, URL: a.srv.URL + "/asana?from=inspector", Poll: 20 * time.Millisecond,
+		OnEvent: func(ev Event) { mu.Lock(); *events = append(*events, ev); mu.Unlock() },
+		Sleep:   func(ctx context.Context, d time.Duration) error { return ctx.Err() }}
+	if mod != nil {
+		mod(&cfg)
+	}
+	g, err := New(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := g.Prepare(e.t.Context()); err != nil {
+		e.t.Fatalf("Prepare: %v", err)
+	}
+	ctx, cancel := context.WithCancel(e.t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = g.Run(ctx) }()
+	stop := func() { cancel(); <-done }
+	e.t.Cleanup(stop)
+	snapshot := func() []Event { mu.Lock(); defer mu.Unlock(); return slices.Clone(*events) }
+	return g, snapshot, stop
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestForwardsInOrderSigned: the handshake gives the app its secret, then
+// every delivery stored afterwards (not those before) reaches the app, oldest
+// first, byte for byte, signed with it; heartbeats too.
+func TestForwardsInOrderSigned(t *testing.T) {
+	e := newEnv(t)
+	e.record("before") // stored before the gateway: not forwarded
+	a := newApp(t)
+	g, _, _ := e.start(a, nil)
+	if a.secretNow() == "" {
+		t.Fatal("no handshake reached the app")
+	}
+	var want []string
+	for _, n := range []string{"1", "2", "", "3"} {
+		want = append(want, e.record(n))
+		g.Wake()
+	}
+	waitFor(t, "four deliveries", func() bool { b, _ := a.got(); return len(b) >= 4 })
+	got, bad := a.got()
+	if !slices.Equal(got, want) || bad != 0 {
+		t.Errorf("the app got %q (bad signatures: %d), want %q", got, bad, want)
+	}
+	target, err := e.store.ForwardTarget(t.Context(), a.srv.URL+"/asana?from=inspector")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, _ := e.store.ListDeliveries(t.Context(), inspector.DeliveryFilter{Limit: 1})
+	waitFor(t, "the cursor at the last delivery", func() bool {
+		target, _ = e.store.ForwardTarget(t.Context(), target.URL)
+		return target.Cursor == last[0].ID
+	})
+	if target.Secret.Reveal() != a.secretNow() {
+		t.Error("the stored secret is not the one the app echoed")
+	}
+}
+
+// TestRetriesThenDelivers: an app that fails twice gets the delivery a third
+// time, after waits of 1 s then 2 s; nothing after it overtakes it.
+func TestRetriesThenDelivers(t *testing.T) {
+	e := newEnv(t)
+	a := newApp(t)
+	a.fail = 2
+	var mu sync.Mutex
+	var waits []time.Duration
+	g, _, _ := e.start(a, func(c *Config) {
+		c.Sleep = func(ctx context.Context, d time.Duration) error { mu.Lock(); waits = append(waits, d); mu.Unlock(); return ctx.Err() }
+	})
+	first, second := e.record("1"), e.record("2")
+	g.Wake()
+	waitFor(t, "both deliveries", func() bool { b, _ := a.got(); return len(b) >= 2 })
+	got, _ := a.got()
+	if !slices.Equal(got, []string{first, second}) {
+		t.Errorf("the app got %q, want the first then the second", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(waits, []time.Duration{time.Second, 2 * time.Second}) {
+		t.Errorf("waits %v, want [1s 2s]", waits)
+	}
+}
+
+// TestRestartResumes: a gateway started again on the same store does no new
+// handshake and forwards only what it had not.
+func TestRestartResumes(t *testing.T) {
+	e := newEnv(t)
+	a := newApp(t)
+	g, _, stop := e.start(a, nil)
+	secret := a.secretNow()
+	e.record("1")
+	g.Wake()
+	waitFor(t, "the first delivery", func() bool { b, _ := a.got(); return len(b) >= 1 })
+	stop()
+	e.record("2") // while the gateway is down
+	g2, _, _ := e.start(a, nil)
+	g2.Wake()
+	waitFor(t, "the second delivery", func() bool { b, _ := a.got(); return len(b) >= 2 })
+	got, _ := a.got()
+	if len(got) != 2 || !strings.Contains(got[1], `"2"`) || a.secretNow() != secret {
+		t.Errorf("after the restart the app got %q (new handshake: %v), want the second delivery once, no new handshake", got, a.secretNow() != secret)
+	}
+}
+
+// TestGivesUpAfterMaxAge: a delivery the app refuses for longer than MaxAge
+// is given up, said so, and the next one goes.
+func TestGivesUpAfterMaxAge(t *testing.T) {
+	e := newEnv(t)
+	a := newApp(t)
+	a.fail = 1 << 30
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	g, events, _ := e.start(a, func(c *Config) {
+		c.MaxAge = time.Hour
+		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		c.Sleep = func(ctx context.Context, d time.Duration) error {
+			mu.Lock()
+			now = now.Add(20 * time.Minute)
+			mu.Unlock()
+			return ctx.Err()
+		}
+	})
+	e.record("doomed")
+	g.Wake()
+	waitFor(t, "the delivery given up", func() bool {
+		return slices.ContainsFunc(events(), func(ev Event) bool { return ev.GaveUp })
+	})
+	a.mu.Lock()
+	a.fail = 0
+	a.mu.Unlock()
+	next := e.record("next")
+	g.Wake()
+	waitFor(t, "the next delivery", func() bool { b, _ := a.got(); return len(b) >= 1 })
+	if got, _ := a.got(); !slices.Equal(got, []string{next}) {
+		t.Errorf("the app got %q, want only the next delivery", got)
+	}
+	var gaveUp []Event
+	for _, ev := range events() {
+		if ev.GaveUp {
+			gaveUp = append(gaveUp, ev)
+		}
+	}
+	if len(gaveUp) != 1 || gaveUp[0].Status != http.StatusInternalServerError {
+		t.Errorf("given up: %+v, want the doomed delivery once, with its 500", gaveUp)
+	}
+}
+
+// TestHandshakeRefused: an app that does not echo the secret fails Prepare
+// with a message that says what Asana requires and holds no secret, and no
+// target is stored.
+func TestHandshakeRefused(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		want    string
+	}{
+		{"no echo", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }, "did not echo the X-Hook-Secret"},
+		{"404", http.NotFound, "answered 404 Not Found"},
+		{"another secret", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(asana.HeaderSecret, "not-it")
+			w.WriteHeader(http.StatusNoContent)
+		}, "echoed a different X-Hook-Secret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var sent string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				sent = r.Header.Get(asana.HeaderSecret)
+				tt.handler(w, r)
+			}))
+			defer srv.Close()
+			g, err := New(Config{Store: e.store, URL: srv.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = g.Prepare(t.Context())
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Prepare = %v, want an error saying %q", err, tt.want)
+			}
+			if sent == "" || strings.Contains(err.Error(), sent) {
+				t.Errorf("the handshake sent no secret, or the error shows it: %v", err)
+			}
+			if _, err := e.store.ForwardTarget(t.Context(), srv.URL); err == nil {
+				t.Error("a target was stored after a failed handshake")
+			}
+		})
+	}
+}
+
+// TestSendForReplay: Use loads a stored target and Send posts any stored
+// delivery again, signed, without touching the cursor.
+func TestSendForReplay(t *testing.T) {
+	e := newEnv(t)
+	a := newApp(t)
+	g, _, stop := e.start(a, nil)
+	body := e.record("again")
+	g.Wake()
+	waitFor(t, "the delivery", func() bool { b, _ := a.got(); return len(b) >= 1 })
+	stop()
+	ds, err := e.store.ListDeliveries(t.Context(), inspector.DeliveryFilter{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Config{Store: e.store, URL: g.cfg.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Use(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if ev := r.Send(t.Context(), ds[0]); !ev.OK() {
+		t.Fatalf("Send = %+v", ev)
+	}
+	got, bad := a.got()
+	if !slices.Equal(got, []string{body, body}) || bad != 0 {
+		t.Errorf("the app got %q (bad %d), want the delivery twice", got, bad)
+	}
+	other, _ := New(Config{Store: e.store, URL: a.srv.URL + "/elsewhere"})
+	if err := other.Use(t.Context()); err == nil {
+		t.Error("Use of a URL with no handshake on record succeeded")
+	}
+	var ids []string
+	a.mu.Lock()
+	ids = slices.Clone(a.ids)
+	a.mu.Unlock()
+	if want := fmt.Sprint(ds[0].ID); len(ids) != 2 || ids[0] != want || ids[1] != want {
+		t.Errorf("%s headers %q, want %s twice", HeaderDeliveryID, ids, want)
+	}
+}
