@@ -208,7 +208,12 @@ func TestRetriesThenDelivers(t *testing.T) {
 	var mu sync.Mutex
 	var waits []time.Duration
 	g, _, _ := e.start(a, func(c *Config) {
-		c.Sleep = func(ctx context.Context, d time.Duration) error { mu.Lock(); waits = append(waits, d); mu.Unlock(); return ctx.Err() }
+		c.Sleep = func(ctx context.Context, d time.Duration) error {
+			mu.Lock()
+			waits = append(waits, d)
+			mu.Unlock()
+			return ctx.Err()
+		}
 	})
 	first, second := e.record("1"), e.record("2")
 	g.Wake()
