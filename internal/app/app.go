@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/asana-webhooks/asana-webhooks/asana"
+	"github.com/asana-webhooks/asana-webhooks/internal/gateway"
 	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
 	"github.com/asana-webhooks/asana-webhooks/internal/receiver"
 )
@@ -86,6 +87,12 @@ type Config struct {
 	UI            bool
 	UIListen      string
 	UIAllowRemote bool
+	// ForwardTo, if set, is the user's app the gateway forwards every
+	// stored delivery to, re-signed (see package gateway); the handshake
+	// with it happens at Start, before any webhook is created.
+	ForwardTo string
+	// ForwardClient sends the gateway's requests; nil is its default.
+	ForwardClient *http.Client
 	// OnReady, if set, is called at the end of a successful Start, when
 	// Addr, PublicURL, Store and Manager are set (for callers of Run).
 	OnReady func(*Inspector)
@@ -111,6 +118,10 @@ type Inspector struct {
 
 	ui *uiServer
 
+	gateway  *gateway.Gateway
+	gwCancel context.CancelFunc
+	gwDone   chan struct{}
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -125,6 +136,13 @@ func New(cfg Config) (*Inspector, error) {
 	}
 	if cfg.Store == nil && cfg.DBPath == "" {
 		return nil, errors.New("inspector: a database path is required")
+	}
+	if cfg.ForwardTo != "" {
+		u, err := ParseForwardURL(cfg.ForwardTo)
+		if err != nil {
+			return nil, err
+		}
+		cfg.ForwardTo = u
 	}
 	if cfg.PublicURL != "" {
 		u, err := ParsePublicURL(cfg.PublicURL)
@@ -174,6 +192,25 @@ func ParsePublicURL(raw string) (string, error) {
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
+// ParseForwardURL checks the URL of the user's app (http or https, a host,
+// no credentials, no fragment) and returns it as given.
+func ParseForwardURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("forward URL %q: not a valid URL", raw)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Errorf("forward URL %q: want an http:// or https:// URL, such as http://localhost:3000/asana/webhook", raw)
+	case u.Host == "" || u.Opaque != "":
+		return "", fmt.Errorf("forward URL %q: want an absolute URL, such as http://localhost:3000/asana/webhook", raw)
+	case u.User != nil:
+		return "", fmt.Errorf("forward URL %q: credentials are not allowed", u.Redacted())
+	case u.Fragment != "":
+		return "", fmt.Errorf("forward URL %q: want no fragment", raw)
+	}
+	return raw, nil
+}
+
 // Run starts the inspector, waits for ctx to end, then closes it. A start
 // failure is returned after the cleanup; a cancelled ctx is a normal end.
 func (in *Inspector) Run(ctx context.Context) error {
@@ -202,6 +239,12 @@ func (in *Inspector) Start(ctx context.Context) error {
 	}
 	in.printer = newPrinter(in.store, in.cfg.Stdout, in.cfg.Stderr, in.cfg.JSON, in.cfg.Verbose, in.log)
 
+	if in.cfg.ForwardTo != "" {
+		if err := in.startGateway(ctx); err != nil {
+			return err
+		}
+	}
+
 	rcv, err := receiver.New(receiver.Config{
 		Store:   in.store,
 		Windows: in.windows,
@@ -210,6 +253,9 @@ func (in *Inspector) Start(ctx context.Context) error {
 		OnDelivery: func(r inspector.RecordResult) {
 			in.printer.delivery(r)
 			in.ui.observe(r)
+			if in.gateway != nil {
+				in.gateway.Wake()
+			}
 			if in.cfg.OnDelivery != nil {
 				in.cfg.OnDelivery(r)
 			}
@@ -385,6 +431,10 @@ func (in *Inspector) Close() error {
 	in.closeOnce.Do(func() {
 		in.ui.close()
 		var errs []error
+		if in.gwCancel != nil {
+			in.gwCancel()
+			<-in.gwDone
+		}
 		if in.monitorCancel != nil {
 			in.monitorCancel()
 			<-in.monitorDone
@@ -450,4 +500,40 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// startGateway prepares the gateway to cfg.ForwardTo (the handshake with the
+// app, the first time) and starts forwarding.
+func (in *Inspector) startGateway(ctx context.Context) error {
+	st, ok := in.store.(gateway.Store)
+	if !ok {
+		return fmt.Errorf("--forward-to: this store (%T) cannot keep the gateway's state", in.store)
+	}
+	gw, err := gateway.New(gateway.Config{
+		Store:      st,
+		URL:        in.cfg.ForwardTo,
+		HTTPClient: in.cfg.ForwardClient,
+		UserAgent:  "asana-webhooks gateway",
+		Logger:     in.log,
+		OnEvent:    in.printer.forwarded,
+	})
+	if err != nil {
+		return err
+	}
+	handshake, err := gw.Prepare(ctx)
+	if err != nil {
+		return fmt.Errorf("--forward-to: %w", err)
+	}
+	if handshake {
+		in.printer.info("forwarding every delivery to %s (handshake done: the app has its secret)", in.cfg.ForwardTo)
+	} else {
+		in.printer.info("forwarding every delivery to %s (with the secret of an earlier handshake)", in.cfg.ForwardTo)
+	}
+	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	in.gateway, in.gwCancel, in.gwDone = gw, cancel, make(chan struct{})
+	go func() {
+		defer close(in.gwDone)
+		_ = gw.Run(gctx)
+	}()
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"unicode"
 
 	"github.com/asana-webhooks/asana-webhooks/asana"
+	"github.com/asana-webhooks/asana-webhooks/internal/gateway"
 	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
 )
 
@@ -69,6 +70,24 @@ func (p *printer) delivery(r inspector.RecordResult) {
 // handshake tells the user a handshake was accepted.
 func (p *printer) handshake(hookID string) {
 	p.line(p.msg, "%s  handshake accepted for hook %s", clock(time.Now()), short(hookID))
+}
+
+// forwarded prints what the gateway did with one delivery.
+func (p *printer) forwarded(ev gateway.Event) {
+	answer := "no answer: " + clean(fmt.Sprint(ev.Err))
+	if ev.Err == nil {
+		answer = fmt.Sprintf("%d %s", ev.Status, http.StatusText(ev.Status))
+	}
+	switch {
+	case ev.OK():
+		p.line(p.msg, "%s  -> forwarded delivery %d (%s) to the app: %s (%s)", clock(time.Now()), ev.DeliveryID, ev.Kind, answer,
+			ev.Duration.Round(time.Millisecond))
+	case ev.GaveUp:
+		p.line(p.msg, "%s  warning: delivery %d not forwarded: the app kept refusing it (last: %s); given up, as Asana would",
+			clock(time.Now()), ev.DeliveryID, answer)
+	default:
+		p.line(p.msg, "%s  warning: forwarding delivery %d failed: %s; trying again in %s", clock(time.Now()), ev.DeliveryID, answer, ev.Retry)
+	}
 }
 
 // notice prints a manager's notice.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/asana-webhooks/asana-webhooks/internal/app"
+	"github.com/asana-webhooks/asana-webhooks/internal/gateway"
 	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
 )
 
@@ -30,19 +32,21 @@ func newDeliveriesCmd(a *App) *cobra.Command {
 	var o deliveriesOptions
 	cmd := &cobra.Command{
 		Use:   "deliveries",
-		Short: "List and show the deliveries the inspector stored",
+		Short: "List, show and replay the deliveries the inspector stored",
 		Long: `Read the inspector's history: every verified delivery (heartbeats included)
 with its redacted headers, raw body and events, each event marked new or seen
 before (Asana retries deliveries, and the inspector stores each event once per
-webhook). No token is needed: only the database (--db) is read.`,
+webhook). No token is needed: only the database (--db) is read. "replay"
+sends stored deliveries to your app again (see inspect --forward-to).`,
 		Example: `  asana-webhooks deliveries list --since 1h
   asana-webhooks deliveries list --webhook 1200000000000042 --json
-  asana-webhooks deliveries show 17`,
+  asana-webhooks deliveries show 17
+  asana-webhooks deliveries replay 17 18 --forward-to http://localhost:3000/asana/webhook`,
 		Args: cobra.ArbitraryArgs,
 		RunE: groupRunE,
 	}
 	cmd.PersistentFlags().StringVar(&o.db, "db", "", "inspector database: a SQLite file, or a postgres:// URL (default <data dir>/"+InspectorDBFile+")")
-	cmd.AddCommand(newDeliveriesListCmd(a, &o), newDeliveriesShowCmd(a, &o))
+	cmd.AddCommand(newDeliveriesListCmd(a, &o), newDeliveriesShowCmd(a, &o), newDeliveriesReplayCmd(a, &o))
 	return cmd
 }
 
@@ -434,4 +438,94 @@ func cleanKeepNewlines(s string) string {
 		lines[i] = clean(l)
 	}
 	return strings.Join(lines, "\n")
+}
+
+type deliveriesReplayOptions struct {
+	forwardTo string
+}
+
+func newDeliveriesReplayCmd(a *App, shared *deliveriesOptions) *cobra.Command {
+	var o deliveriesReplayOptions
+	cmd := &cobra.Command{
+		Use:   "replay ID... --forward-to URL",
+		Short: "Send stored deliveries to your app again, re-signed",
+		Long: `Send stored deliveries to your app again, each exactly as Asana sent it, with
+an X-Hook-Signature computed with the secret of the app's handshake: the one
+"inspect --forward-to URL" performed, which must have happened first (the
+secret is in the inspector's database). One line per delivery gives the app's
+answer; the exit code is 1 if any delivery was not accepted (2xx).`,
+		Example: `  asana-webhooks deliveries replay 17 --forward-to http://localhost:3000/asana/webhook
+  asana-webhooks deliveries list --kind events --limit 5 --json | jq -r .id | \
+      xargs asana-webhooks deliveries replay --forward-to http://localhost:3000/asana/webhook`,
+		Args: usageArgs(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runDeliveriesReplay(cmd.Context(), shared, o, args)
+		},
+	}
+	cmd.Flags().StringVar(&o.forwardTo, "forward-to", "", "your app's webhook URL, as given to inspect --forward-to (required)")
+	return cmd
+}
+
+func (a *App) runDeliveriesReplay(ctx context.Context, shared *deliveriesOptions, o deliveriesReplayOptions, args []string) error {
+	if o.forwardTo == "" {
+		return usageErrorf("--forward-to is required: your app's webhook URL, as given to inspect --forward-to")
+	}
+	if _, err := app.ParseForwardURL(o.forwardTo); err != nil {
+		return usageErrorf("--forward-to: %v", err)
+	}
+	ids := make([]int64, len(args))
+	for i, arg := range args {
+		id, err := strconv.ParseInt(arg, 10, 64)
+		if err != nil || id <= 0 {
+			return usageErrorf("delivery id %q: want a positive number (see deliveries list)", arg)
+		}
+		ids[i] = id
+	}
+	st, err := a.openInspectorDB(ctx, shared)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	gst, ok := st.(gateway.Store)
+	if !ok {
+		return fmt.Errorf("this database (%T) keeps no forwarding state", st)
+	}
+	gw, err := gateway.New(gateway.Config{Store: gst, URL: o.forwardTo, UserAgent: "asana-webhooks gateway"})
+	if err != nil {
+		return err
+	}
+	if err := gw.Use(ctx); err != nil {
+		if errors.Is(err, inspector.ErrNotFound) {
+			return fmt.Errorf("no handshake with %s is on record in this database: run `asana-webhooks inspect --forward-to %s` first", o.forwardTo, o.forwardTo)
+		}
+		return err
+	}
+	failed := 0
+	for _, id := range ids {
+		det, err := st.GetDelivery(ctx, id)
+		if errors.Is(err, inspector.ErrNotFound) {
+			fmt.Fprintf(a.Stdout, "delivery %d: not in the inspector database\n", id)
+			failed++
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		ev := gw.Send(ctx, det.Delivery)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		answer := fmt.Sprintf("%d %s", ev.Status, http.StatusText(ev.Status))
+		if ev.Err != nil {
+			answer = "no answer: " + ev.Err.Error()
+		}
+		if !ev.OK() {
+			failed++
+		}
+		fmt.Fprintf(a.Stdout, "delivery %d (%s): %s (%s)\n", id, det.Delivery.Kind, answer, ev.Duration.Round(time.Millisecond))
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d deliveries were not accepted by %s", failed, len(ids), o.forwardTo)
+	}
+	return nil
 }

@@ -37,6 +37,7 @@ type inspectOptions struct {
 	healthInterval time.Duration
 	uiListen       string
 	uiAllowRemote  bool
+	forwardTo      string
 }
 
 func newInspectCmd(a *App) *cobra.Command {
@@ -74,6 +75,16 @@ delivery's headers, with X-Hook-Secret, X-Hook-Signature and Authorization
 redacted: as lines on the terminal, or with --json as a "headers" object in
 each JSON line. Secrets are never printed.
 
+--forward-to URL makes the inspector a gateway to your own app, as the
+Stripe CLI's listen --forward-to does: it first performs Asana's handshake
+with URL (an empty POST with a new X-Hook-Secret, which the app must echo
+with 200 or 204, as it would for Asana), then POSTs every delivery it stores,
+heartbeats included, byte for byte, with an X-Hook-Signature computed with
+that secret: code written for Asana's webhooks runs unchanged. Deliveries go
+in order; one the app refuses is retried (1 s, 2 s, ... up to 1 min) and given
+up after 24 h; what was not forwarded when the inspector stops is forwarded
+at the next start. "deliveries replay" sends stored deliveries again.
+
 The web UI (webhooks and their health, create, delete, a live feed of
 events) is served on its own listener, --ui-listen, by default 127.0.0.1 on
 the --listen port + 1; its URL is printed at start. It answers only to
@@ -86,6 +97,10 @@ public port, the original inspector's pages (/all_webhooks, /create_webhook,
   # Only task changes to name or due date, as JSON lines
   asana-webhooks inspect --public-url https://abc.ngrok-free.app --resource 1200000000000002 \
       --filter task:changed:name,due_on --json | jq .event.action
+
+  # Forward every delivery to your app on port 3000, re-signed
+  asana-webhooks inspect --public-url https://abc.ngrok-free.app --resource 1200000000000002 \
+      --forward-to http://localhost:3000/asana/webhook
 
   # The original inspector's arguments (TEMP_PAT, ASANA_WORKSPACE, ASANA_PROJECT set)
   asana-webhooks inspect abc 8090`,
@@ -113,6 +128,7 @@ public port, the original inspector's pages (/all_webhooks, /create_webhook,
 	f.DurationVar(&o.healthInterval, "health-interval", o.healthInterval, "how often each webhook's health is read from Asana")
 	f.StringVar(&o.uiListen, "ui-listen", "", "address of the web UI (default 127.0.0.1 on the --listen port + 1)")
 	f.BoolVar(&o.uiAllowRemote, "ui-allow-remote", false, "allow --ui-listen on a non-loopback address (anyone who reaches it can delete webhooks)")
+	f.StringVar(&o.forwardTo, "forward-to", "", "your app's webhook URL: forward every delivery to it, re-signed (see above)")
 	return cmd
 }
 
@@ -252,6 +268,7 @@ func (a *App) runInspect(ctx context.Context, cmd *cobra.Command, o inspectOptio
 		UI:             true,
 		UIListen:       o.uiListen,
 		UIAllowRemote:  o.uiAllowRemote,
+		ForwardTo:      o.forwardTo,
 		Stdout:         a.Stdout,
 		Stderr:         a.Stderr,
 		Logger:         slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level})),
