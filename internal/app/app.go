@@ -8,6 +8,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -121,6 +122,7 @@ type Inspector struct {
 	gateway  *gateway.Gateway
 	gwCancel context.CancelFunc
 	gwDone   chan struct{}
+	gwUnlock func() error
 
 	closeOnce sync.Once
 	closeErr  error
@@ -435,6 +437,11 @@ func (in *Inspector) Close() error {
 			in.gwCancel()
 			<-in.gwDone
 		}
+		if in.gwUnlock != nil {
+			if err := in.gwUnlock(); err != nil {
+				errs = append(errs, fmt.Errorf("release the gateway's lock: %w", err))
+			}
+		}
 		if in.monitorCancel != nil {
 			in.monitorCancel()
 			<-in.monitorDone
@@ -519,6 +526,22 @@ func (in *Inspector) startGateway(ctx context.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	// One gateway per app and database: two would both forward every
+	// delivery, and their first handshakes would race.
+	if l, ok := in.store.(inspector.RunLocker); ok {
+		sum := sha256.Sum256([]byte(in.cfg.ForwardTo))
+		lockID := "forward-" + hex.EncodeToString(sum[:16])
+		alive, err := l.RunAlive(ctx, lockID)
+		if err != nil {
+			return fmt.Errorf("--forward-to: %w", err)
+		}
+		if alive {
+			return fmt.Errorf("--forward-to: another inspector on this database is already forwarding to %s; run the gateway in one of them", in.cfg.ForwardTo)
+		}
+		if in.gwUnlock, err = l.LockRun(ctx, lockID); err != nil {
+			return fmt.Errorf("--forward-to: %w", err)
+		}
 	}
 	handshake, err := gw.Prepare(ctx)
 	if err != nil {

@@ -91,3 +91,35 @@ func TestForwardToApp(t *testing.T) {
 		t.Error("no handshake reached the app, or its secret was printed")
 	}
 }
+
+// TestOneGatewayPerApp: a second inspector on the same database refuses to
+// forward to an app the first is forwarding to; once the first is gone, it
+// may.
+func TestOneGatewayPerApp(t *testing.T) {
+	srv := emulatortest.New(t)
+	a := &asanaApp{}
+	appSrv := httptest.NewServer(a)
+	defer appSrv.Close()
+	db := dbPath(t)
+	cfg := func() Config {
+		return Config{Client: newClient(srv, srv.Token()), Resources: []string{srv.ProjectGID()}, DBPath: db,
+			Listen: "127.0.0.1:0", ForwardTo: appSrv.URL + "/asana/webhook"}
+	}
+	first := start(t, cfg())
+	second, err := New(cfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = second.Start(t.Context())
+	_ = second.Close()
+	if err == nil || !strings.Contains(err.Error(), "another inspector on this database is already forwarding to "+appSrv.URL) {
+		t.Fatalf("second Start = %v, want a refusal naming the app", err)
+	}
+	if err := first.in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	third := start(t, cfg())
+	if third.in.gateway == nil {
+		t.Error("the third inspector does not forward")
+	}
+}
