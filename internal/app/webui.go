@@ -101,9 +101,13 @@ func (in *Inspector) startUI(receiverAddr net.Addr) (*uiServer, error) {
 		allowed = remoteHosts(ln.Addr())
 	}
 	u := &uiServer{ln: ln, served: make(chan struct{}), feed: webui.NewBroadcaster(), actions: &uiActions{in: in}}
-	ui, err := webui.New(webui.Config{
+	cfg := webui.Config{
 		Reader: in.store, Actions: u.actions, Feed: u.feed, Logger: in.log, AllowedHosts: allowed, Now: in.cfg.Now,
-	})
+	}
+	if in.gateway != nil {
+		cfg.Forwarder = uiForwarder{in: in}
+	}
+	ui, err := webui.New(cfg)
 	if err != nil {
 		_ = ln.Close()
 		return nil, err
@@ -381,4 +385,20 @@ func (a *uiActions) DeleteAll(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, errors.Join(errs...)
+}
+
+// uiForwarder is the gateway for the web UI's replay button.
+type uiForwarder struct{ in *Inspector }
+
+// ForwardURL implements webui.Forwarder.
+func (f uiForwarder) ForwardURL() string { return f.in.cfg.ForwardTo }
+
+// Replay implements webui.Forwarder.
+func (f uiForwarder) Replay(ctx context.Context, deliveryID int64) (int, error) {
+	det, err := f.in.store.GetDelivery(ctx, deliveryID)
+	if err != nil {
+		return 0, err
+	}
+	ev := f.in.gateway.Send(ctx, det.Delivery)
+	return ev.Status, ev.Err
 }

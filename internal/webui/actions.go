@@ -423,3 +423,37 @@ func (u *UI) serveDeleteAll(w http.ResponseWriter, r *http.Request) error {
 	http.Redirect(w, r, "/webhooks?done=deleted-all&n="+strconv.Itoa(n), http.StatusSeeOther)
 	return nil
 }
+
+// serveReplay is POST /deliveries/{id}/replay: the delivery goes to the
+// user's app again; the delivery's page then says how the app answered.
+func (u *UI) serveReplay(w http.ResponseWriter, r *http.Request) error {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if u.cfg.Forwarder == nil || err != nil || id <= 0 {
+		return &httpError{status: http.StatusNotFound, msg: "There is no such delivery, or no app to send it to."}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), u.cfg.ActionTimeout)
+	defer cancel()
+	status, err := u.cfg.Forwarder.Replay(ctx, id)
+	if errors.Is(err, inspector.ErrNotFound) {
+		return &httpError{status: http.StatusNotFound, msg: "There is no such delivery."}
+	}
+	if err != nil {
+		u.log.Warn("replay to the app failed", "delivery", id, "err", err)
+		status = 0
+	}
+	http.Redirect(w, r, "/deliveries/"+strconv.FormatInt(id, 10)+"?replayed="+strconv.Itoa(status), http.StatusSeeOther)
+	return nil
+}
+
+// replayedMessage says how the app answered a replay (status 0: it did not).
+func replayedMessage(status int) string {
+	switch {
+	case status == 0:
+		return "Sent again, but your app did not answer (the inspector's log says why)."
+	case status >= 200 && status <= 299:
+		return fmt.Sprintf("Sent again: your app answered %d %s.", status, http.StatusText(status))
+	case http.StatusText(status) != "":
+		return fmt.Sprintf("Sent again: your app refused it, %d %s.", status, http.StatusText(status))
+	}
+	return ""
+}

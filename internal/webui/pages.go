@@ -310,6 +310,10 @@ type deliveryPage struct {
 	Headers   []headerLine
 	Events    []eventDetail
 	BodyValid bool
+	// ForwardURL is the user's app, when the inspector forwards to one;
+	// Replayed says how the app answered the last replay.
+	ForwardURL string
+	Replayed   string
 }
 
 // headerLine is one header, its value redacted if sensitive.
@@ -343,6 +347,12 @@ func (u *UI) serveDelivery(w http.ResponseWriter, r *http.Request) error {
 		Row: u.deliveryRow(d, names), Delivery: d.Delivery}
 	if h, err := u.cfg.Reader.GetHook(ctx, d.Delivery.HookID); err == nil {
 		p.Hook = &h
+	}
+	if u.cfg.Forwarder != nil {
+		p.ForwardURL = u.cfg.Forwarder.ForwardURL()
+		if st, err := strconv.Atoi(r.URL.Query().Get("replayed")); err == nil {
+			p.Replayed = replayedMessage(st)
+		}
 	}
 	p.Body, p.BodyValid = prettyJSON(d.Delivery.Body)
 	headers := inspector.RedactHeaders(d.Delivery.Headers)

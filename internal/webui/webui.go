@@ -82,6 +82,16 @@ type Actions interface {
 	DeleteAll(ctx context.Context) (int, error)
 }
 
+// Forwarder is the gateway, when the inspector forwards every delivery to
+// the user's app (inspect --forward-to).
+type Forwarder interface {
+	// ForwardURL is the app's URL.
+	ForwardURL() string
+	// Replay sends a stored delivery to the app again and returns the app's
+	// status, 0 when it did not answer (err says why).
+	Replay(ctx context.Context, deliveryID int64) (int, error)
+}
+
 // Feed tells of new deliveries. Broadcaster implements it.
 type Feed interface {
 	// Subscribe returns a channel that receives a Notification for each new
@@ -118,6 +128,9 @@ type Config struct {
 	Reader  Reader
 	Actions Actions
 	Feed    Feed
+	// Forwarder, if set, adds to each delivery's page a button that sends
+	// it to the user's app again.
+	Forwarder Forwarder
 	// Logger receives failures of the UI; nil discards.
 	Logger *slog.Logger
 	// AllowedHosts are Host values accepted besides the loopback ones
@@ -239,6 +252,7 @@ func (u *UI) routes(static http.Handler) http.Handler {
 	mux.HandleFunc("GET /events", u.wrap(u.serveEvents))
 	mux.HandleFunc("GET /events/stream", u.serveStream)
 	mux.HandleFunc("GET /deliveries/{id}", u.wrap(u.serveDelivery))
+	mux.HandleFunc("POST /deliveries/{id}/replay", u.wrap(u.serveReplay))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		u.renderError(w, r, &httpError{status: http.StatusNotFound, msg: "There is no page here."})
 	})

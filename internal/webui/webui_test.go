@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -745,5 +746,72 @@ func TestStreamSendsOtherProcessesDeliveries(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the delivery stored by another process did not reach the stream within 30 s")
+	}
+}
+
+// fakeForwarder answers replays with status, and records them.
+type fakeForwarder struct {
+	mu      sync.Mutex
+	status  int
+	err     error
+	replays []int64
+}
+
+func (f *fakeForwarder) ForwardURL() string { return "http://localhost:3000/asana/webhook" }
+func (f *fakeForwarder) Replay(_ context.Context, id int64) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.replays = append(f.replays, id)
+	return f.status, f.err
+}
+
+// TestReplayButton: with a forwarder, a delivery's page offers to send it to
+// the app again, and says how the app answered; without one, neither the
+// button nor the route exists.
+func TestReplayButton(t *testing.T) {
+	f := newFixture(t)
+	id := f.deliveries[0]
+	page := fmt.Sprintf("/deliveries/%d", id)
+	if _, body := f.do(http.MethodGet, page, nil, nil); strings.Contains(body, `id="replay"`) {
+		t.Error("a replay button without a forwarder")
+	}
+	if res, _ := f.do(http.MethodPost, page+"/replay", url.Values{}, nil); res.StatusCode != http.StatusNotFound {
+		t.Errorf("POST replay without a forwarder: %d, want 404", res.StatusCode)
+	}
+
+	fw := &fakeForwarder{status: http.StatusNoContent}
+	f.ui.cfg.Forwarder = fw
+	_, body := f.do(http.MethodGet, page, nil, nil)
+	for _, want := range []string{`id="replay"`, "http://localhost:3000/asana/webhook", `action="` + page + `/replay"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	tests := []struct {
+		status int
+		err    error
+		want   string
+	}{
+		{http.StatusNoContent, nil, "your app answered 204 No Content"},
+		{http.StatusUnauthorized, nil, "your app refused it, 401 Unauthorized"},
+		{0, errors.New("connection refused"), "your app did not answer"},
+	}
+	for _, tt := range tests {
+		fw.mu.Lock()
+		fw.status, fw.err = tt.status, tt.err
+		fw.mu.Unlock()
+		res, _ := f.do(http.MethodPost, page+"/replay", url.Values{}, nil)
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("POST replay: %d, want 303", res.StatusCode)
+		}
+		_, body := f.do(http.MethodGet, res.Header.Get("Location"), nil, nil)
+		if !strings.Contains(body, tt.want) {
+			t.Errorf("after a replay answered %d (%v), the page lacks %q", tt.status, tt.err, tt.want)
+		}
+	}
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if len(fw.replays) != 3 || fw.replays[0] != id {
+		t.Errorf("replays %v, want delivery %d three times", fw.replays, id)
 	}
 }
