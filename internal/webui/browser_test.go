@@ -3,11 +3,15 @@ package webui_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,9 +90,32 @@ func TestBrowser(t *testing.T) {
 
 	emu := emulatortest.New(t, emulatortest.WithSeed(browserSeed()))
 	client := asana.NewClient(emu.Token(), asana.WithBaseURL(emu.BaseURL()), asana.WithTimeouts(10*time.Second, 20*time.Second))
+	// The user's app, for the gateway: an Asana receiver that echoes the
+	// handshake and counts the deliveries whose signature verifies.
+	var appMu sync.Mutex
+	var appSecret string
+	appGot := 0
+	userApp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		appMu.Lock()
+		defer appMu.Unlock()
+		if s := r.Header.Get(asana.HeaderSecret); s != "" {
+			appSecret = s
+			w.Header().Set(asana.HeaderSecret, s)
+			return
+		}
+		if !asana.Verify(asana.NewSecret(appSecret), body, r.Header.Get(asana.HeaderSignature)) {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		appGot++
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(userApp.Close)
+	appCount := func() int { appMu.Lock(); defer appMu.Unlock(); return appGot }
 	in, err := app.New(app.Config{
 		Client: client, Resources: []string{seedLaunch}, Listen: "127.0.0.1:0",
-		DBPath: filepath.Join(t.TempDir(), "inspector.db"), UI: true,
+		DBPath: filepath.Join(t.TempDir(), "inspector.db"), UI: true, ForwardTo: userApp.URL + "/asana",
 	})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
@@ -282,6 +309,15 @@ func TestBrowser(t *testing.T) {
 	}
 	if !strings.Contains(headers, "X-Hook-Signature") || !strings.Contains(headers, "[REDACTED]") {
 		t.Errorf("headers without a redacted signature:\n%s", headers)
+	}
+	before := appCount()
+	do("send the delivery to the app again",
+		chromedp.Click(chromedp.CSS(`#replay`)),
+		chromedp.WaitVisible(chromedp.CSS(`#replayed`)),
+		shot("replayed"),
+	)
+	if msg := text(`#replayed`); !strings.Contains(msg, "your app answered 204 No Content") || appCount() != before+1 {
+		t.Errorf("after the replay button: %q, the app got %d more deliveries; want its 204 and 1", msg, appCount()-before)
 	}
 
 	// 6. Delete it after the confirmation; it is gone from the emulator.
