@@ -543,14 +543,14 @@ func (in *Inspector) startGateway(ctx context.Context) error {
 			return fmt.Errorf("--forward-to: %w", err)
 		}
 	}
-	handshake, err := gw.Prepare(ctx)
+	resumed, err := gw.Prepare(ctx)
 	if err != nil {
 		return fmt.Errorf("--forward-to: %w", err)
 	}
-	if handshake {
-		in.printer.info("forwarding every delivery to %s (handshake done: the app has its secret)", in.cfg.ForwardTo)
+	if resumed {
+		in.printer.info("forwarding every delivery to %s (handshake done: the app has its new secret; what an earlier run left is forwarded first)", in.cfg.ForwardTo)
 	} else {
-		in.printer.info("forwarding every delivery to %s (with the secret of an earlier handshake)", in.cfg.ForwardTo)
+		in.printer.info("forwarding every delivery to %s (handshake done: the app has its secret)", in.cfg.ForwardTo)
 	}
 	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	in.gateway, in.gwCancel, in.gwDone = gw, cancel, make(chan struct{})

@@ -86,7 +86,11 @@ func (p *printer) forwarded(ev gateway.Event) {
 		p.line(p.msg, "%s  warning: delivery %d not forwarded: the app kept refusing it (last: %s); given up, as Asana would",
 			clock(time.Now()), ev.DeliveryID, answer)
 	default:
-		p.line(p.msg, "%s  warning: forwarding delivery %d failed: %s; trying again in %s", clock(time.Now()), ev.DeliveryID, answer, ev.Retry)
+		hint := ""
+		if ev.Status == http.StatusUnauthorized || ev.Status == http.StatusForbidden {
+			hint = " (did your app lose the secret of its handshake? a restart of the inspector hands it a new one)"
+		}
+		p.line(p.msg, "%s  warning: forwarding delivery %d failed: %s; trying again in %s%s", clock(time.Now()), ev.DeliveryID, answer, ev.Retry, hint)
 	}
 }
 

@@ -76,9 +76,9 @@ redacted: as lines on the terminal, or with --json as a "headers" object in
 each JSON line. Secrets are never printed.
 
 --forward-to URL makes the inspector a gateway to your own app, as the
-Stripe CLI's listen --forward-to does: it first performs Asana's handshake
-with URL (an empty POST with a new X-Hook-Secret, which the app must echo
-with 200 or 204, as it would for Asana), then POSTs every delivery it stores,
+Stripe CLI's listen --forward-to does: at each start it performs Asana's
+handshake with URL (an empty POST with a new X-Hook-Secret, which the app
+must echo with 200 or 204, as for Asana), then POSTs every delivery it stores,
 heartbeats included, byte for byte, with an X-Hook-Signature computed with
 that secret: code written for Asana's webhooks runs unchanged. Deliveries go
 in order; one the app refuses is retried (1 s, 2 s, ... up to 1 min) and given

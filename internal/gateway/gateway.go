@@ -3,11 +3,11 @@
 // Asana's webhooks as production would send them: the same bodies, byte for
 // byte, signed the same way with a secret the app learned the same way.
 //
-// Before the first forward to a URL the gateway performs Asana's handshake
-// with it: an empty POST with a fresh X-Hook-Secret, which the app must echo
-// (200 or 204). The secret is stored with the URL and a cursor, the id of the
-// last delivery forwarded, in the inspector's database. Every delivery
-// stored after that, heartbeats and redeliveries included, is then POSTed
+// At each start the gateway performs Asana's handshake with the app: an
+// empty POST with a fresh X-Hook-Secret, which the app must echo (200 or
+// 204). The secret is stored with the URL and a cursor, the id of the last
+// delivery forwarded, in the inspector's database. Every delivery stored
+// after the cursor, heartbeats and redeliveries included, is then POSTed
 // with X-Hook-Signature, the hex HMAC-SHA256 of the body under that secret,
 // oldest first; the cursor moves only once the app answered 2xx, so a
 // delivery survives a crash of the inspector or of the app, and may reach
@@ -147,26 +147,32 @@ func New(cfg Config) (*Gateway, error) {
 	return &Gateway{cfg: cfg, wake: make(chan struct{}, 1)}, nil
 }
 
-// Prepare loads the target from the store, or, the first time, performs the
-// handshake with the app and stores the target with a cursor at the newest
-// delivery (the gateway forwards what arrives from now on). It reports
-// whether a handshake took place.
-func (g *Gateway) Prepare(ctx context.Context) (handshake bool, err error) {
-	t, err := g.cfg.Store.ForwardTarget(ctx, g.cfg.URL)
-	if err == nil {
-		g.set(t.Secret, t.Cursor)
-		return false, nil
-	}
-	if !errors.Is(err, inspector.ErrNotFound) {
-		return false, fmt.Errorf("forward to %s: %w", g.cfg.URL, err)
-	}
-	newest, err := g.cfg.Store.ListDeliveries(ctx, inspector.DeliveryFilter{Limit: 1})
-	if err != nil {
-		return false, fmt.Errorf("forward to %s: %w", g.cfg.URL, err)
-	}
+// Prepare performs the handshake with the app, as Asana does with each new
+// webhook, and stores the target with its new secret. A target on record
+// keeps its cursor, so what was not forwarded yet still is (signed with the
+// new secret); a new one starts at the newest delivery (the gateway forwards
+// what arrives from now on). It reports whether a cursor was resumed.
+//
+// The handshake takes place at every start, not only the first: an app in
+// development often keeps its secret in memory and loses it when it
+// restarts, and each inspector run creates new webhooks, whose handshakes
+// give new secrets, too.
+func (g *Gateway) Prepare(ctx context.Context) (resumed bool, err error) {
 	var cursor int64
-	if len(newest) > 0 {
-		cursor = newest[0].ID
+	t, err := g.cfg.Store.ForwardTarget(ctx, g.cfg.URL)
+	switch {
+	case err == nil:
+		cursor, resumed = t.Cursor, true
+	case errors.Is(err, inspector.ErrNotFound):
+		newest, err := g.cfg.Store.ListDeliveries(ctx, inspector.DeliveryFilter{Limit: 1})
+		if err != nil {
+			return false, fmt.Errorf("forward to %s: %w", g.cfg.URL, err)
+		}
+		if len(newest) > 0 {
+			cursor = newest[0].ID
+		}
+	default:
+		return false, fmt.Errorf("forward to %s: %w", g.cfg.URL, err)
 	}
 	secret, err := newSecret()
 	if err != nil {
@@ -179,7 +185,7 @@ func (g *Gateway) Prepare(ctx context.Context) (handshake bool, err error) {
 		return false, fmt.Errorf("forward to %s: %w", g.cfg.URL, err)
 	}
 	g.set(secret, cursor)
-	return true, nil
+	return resumed, nil
 }
 
 func (g *Gateway) set(secret asana.Secret, cursor int64) {
