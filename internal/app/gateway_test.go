@@ -85,6 +85,10 @@ func TestForwardToApp(t *testing.T) {
 		t.Errorf("%d deliveries reached the app with a bad signature", bad)
 	}
 	out := h.stdout.String() + h.stderr.String()
+	// Each delivery is shown before what the gateway did with it.
+	if hb, fw := strings.Index(h.stdout.String(), ")  heartbeat\n"), strings.Index(h.stdout.String(), "-> forwarded delivery"); hb < 0 || fw < hb {
+		t.Errorf("the first forward is shown before the first delivery (heartbeat at %d, forward at %d):\n%s", hb, fw, h.stdout)
+	}
 	for _, want := range []string{"forwarding every delivery to " + appSrv.URL + "/asana/webhook (handshake done", "-> forwarded delivery"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

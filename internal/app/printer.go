@@ -34,7 +34,7 @@ type printer struct {
 	log     *slog.Logger
 
 	mu      sync.Mutex // serializes writes to out and msg
-	queue   chan inspector.RecordResult
+	queue   chan printItem
 	done    chan struct{}
 	qmu     sync.Mutex // guards closed and dropped; never held while writing
 	closed  bool
@@ -45,7 +45,7 @@ type printer struct {
 
 func newPrinter(store inspector.Store, stdout, stderr io.Writer, jsonOut, verbose bool, log *slog.Logger) *printer {
 	p := &printer{store: store, out: stdout, msg: stdout, json: jsonOut, verbose: verbose, log: log,
-		queue: make(chan inspector.RecordResult, printerBuffer), done: make(chan struct{}), gids: map[string]string{}}
+		queue: make(chan printItem, printerBuffer), done: make(chan struct{}), gids: map[string]string{}}
 	if jsonOut {
 		p.msg = stderr
 	}
@@ -53,15 +53,27 @@ func newPrinter(store inspector.Store, stdout, stderr io.Writer, jsonOut, verbos
 	return p
 }
 
+// printItem is one entry of the printer's queue: a stored delivery, or what
+// the gateway did with one (so that it prints after the delivery itself).
+type printItem struct {
+	delivery  *inspector.RecordResult
+	forwarded *gateway.Event
+}
+
 // delivery queues a stored delivery; it never blocks.
-func (p *printer) delivery(r inspector.RecordResult) {
+func (p *printer) delivery(r inspector.RecordResult) { p.enqueue(printItem{delivery: &r}) }
+
+// forwarded queues what the gateway did with a delivery; it never blocks.
+func (p *printer) forwarded(ev gateway.Event) { p.enqueue(printItem{forwarded: &ev}) }
+
+func (p *printer) enqueue(it printItem) {
 	p.qmu.Lock()
 	defer p.qmu.Unlock()
 	if p.closed {
 		return
 	}
 	select {
-	case p.queue <- r:
+	case p.queue <- it:
 	default:
 		p.dropped++
 	}
@@ -72,8 +84,8 @@ func (p *printer) handshake(hookID string) {
 	p.line(p.msg, "%s  handshake accepted for hook %s", clock(time.Now()), short(hookID))
 }
 
-// forwarded prints what the gateway did with one delivery.
-func (p *printer) forwarded(ev gateway.Event) {
+// printForwarded prints what the gateway did with one delivery.
+func (p *printer) printForwarded(ev gateway.Event) {
 	answer := "no answer: " + clean(fmt.Sprint(ev.Err))
 	if ev.Err == nil {
 		answer = fmt.Sprintf("%d %s", ev.Status, http.StatusText(ev.Status))
@@ -131,8 +143,13 @@ func (p *printer) close() {
 
 func (p *printer) loop() {
 	defer close(p.done)
-	for r := range p.queue {
-		p.print(r)
+	for it := range p.queue {
+		switch {
+		case it.delivery != nil:
+			p.print(*it.delivery)
+		case it.forwarded != nil:
+			p.printForwarded(*it.forwarded)
+		}
 	}
 }
 
