@@ -84,6 +84,10 @@ func TestForwardToApp(t *testing.T) {
 	if _, bad := a.got(); bad != 0 {
 		t.Errorf("%d deliveries reached the app with a bad signature", bad)
 	}
+	// The terminal prints from its own goroutine.
+	waitFor(t, "the forwards on the terminal", func() bool {
+		return strings.Count(h.stdout.String(), "-> forwarded delivery") >= len(sentBodies())
+	})
 	out := h.stdout.String() + h.stderr.String()
 	// Each delivery is shown before what the gateway did with it.
 	if hb, fw := strings.Index(h.stdout.String(), ")  heartbeat\n"), strings.Index(h.stdout.String(), "-> forwarded delivery"); hb < 0 || fw < hb {
