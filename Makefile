@@ -4,7 +4,8 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 .PHONY: test build bench clean
 
 # Prepare what the tests need (Chromium, npm packages, PostgreSQL) and run
-# gofmt, go vet and every test with the race detector.
+# gofmt, go vet, every test with the race detector, then a short run of every
+# fuzz target.
 test:
 	bash scripts/test.sh
 
