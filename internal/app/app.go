@@ -544,12 +544,16 @@ func (in *Inspector) startGateway(ctx context.Context) error {
 		}
 	}
 	resumed, err := gw.Prepare(ctx)
-	if err != nil {
+	switch {
+	case errors.Is(err, gateway.ErrHandshake):
+		// The app may not be running yet: the gateway keeps trying.
+		in.printer.info("warning: forwarding to %s: %v; trying again until it does, deliveries wait in the database",
+			in.cfg.ForwardTo, err)
+	case err != nil:
 		return fmt.Errorf("--forward-to: %w", err)
-	}
-	if resumed {
+	case resumed:
 		in.printer.info("forwarding every delivery to %s (handshake done: the app has its new secret; what an earlier run left is forwarded first)", in.cfg.ForwardTo)
-	} else {
+	default:
 		in.printer.info("forwarding every delivery to %s (handshake done: the app has its secret)", in.cfg.ForwardTo)
 	}
 	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -140,3 +140,43 @@ func countOf(ss []string, s string) int {
 	}
 	return n
 }
+
+// TestForwardBeforeTheAppIsUp: the inspector starts although the app does
+// not answer the handshake yet, says so, and forwards once it does.
+func TestForwardBeforeTheAppIsUp(t *testing.T) {
+	srv := emulatortest.New(t)
+	a := &asanaApp{}
+	var mu sync.Mutex
+	up := false
+	appSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		isUp := up
+		mu.Unlock()
+		if !isUp {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		a.ServeHTTP(w, r)
+	}))
+	defer appSrv.Close()
+	h := start(t, Config{Client: newClient(srv, srv.Token()), Resources: []string{srv.ProjectGID()}, DBPath: dbPath(t),
+		ForwardTo: appSrv.URL + "/asana"})
+	if out := h.stdout.String(); !strings.Contains(out, "warning: forwarding to "+appSrv.URL+"/asana: handshake with") ||
+		!strings.Contains(out, "502 Bad Gateway") {
+		t.Errorf("no warning that the app did not complete the handshake:\n%s", out)
+	}
+	mu.Lock()
+	up = true
+	mu.Unlock()
+	task, err := srv.CreateTask(srv.Token(), srv.ProjectGID(), "once the app is up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the task's delivery at the app", func() bool {
+		bodies, _ := a.got()
+		return slices.ContainsFunc(bodies, func(b string) bool { return strings.Contains(b, task) })
+	})
+	if _, bad := a.got(); bad != 0 {
+		t.Errorf("%d deliveries reached the app with a bad signature", bad)
+	}
+}

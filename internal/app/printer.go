@@ -84,25 +84,34 @@ func (p *printer) handshake(hookID string) {
 	p.line(p.msg, "%s  handshake accepted for hook %s", clock(time.Now()), short(hookID))
 }
 
-// printForwarded prints what the gateway did with one delivery.
+// printForwarded prints what the gateway did: a delivery forwarded,
+// refused or given up, or a handshake with the app.
 func (p *printer) printForwarded(ev gateway.Event) {
+	now := clock(time.Now())
 	answer := "no answer: " + clean(fmt.Sprint(ev.Err))
 	if ev.Err == nil {
 		answer = fmt.Sprintf("%d %s", ev.Status, http.StatusText(ev.Status))
 	}
 	switch {
+	case ev.Handshake && ev.Err == nil:
+		p.line(p.msg, "%s  -> handshake with the app done: it has a new secret", now)
+	case ev.Handshake:
+		p.line(p.msg, "%s  warning: the app did not complete the handshake: %s; trying again in %s", now, clean(ev.Err.Error()), ev.Retry)
 	case ev.OK():
-		p.line(p.msg, "%s  -> forwarded delivery %d (%s) to the app: %s (%s)", clock(time.Now()), ev.DeliveryID, ev.Kind, answer,
+		p.line(p.msg, "%s  -> forwarded delivery %d (%s) to the app: %s (%s)", now, ev.DeliveryID, ev.Kind, answer,
 			ev.Duration.Round(time.Millisecond))
+	case ev.Renew:
+		p.line(p.msg, "%s  warning: the app refused delivery %d: %s; it may have lost its secret (a restart?): a new handshake, then again",
+			now, ev.DeliveryID, answer)
 	case ev.GaveUp:
 		p.line(p.msg, "%s  warning: delivery %d not forwarded: the app kept refusing it (last: %s); given up, as Asana would",
-			clock(time.Now()), ev.DeliveryID, answer)
+			now, ev.DeliveryID, answer)
+	case ev.FreshSecret:
+		p.line(p.msg, "%s  warning: the app refused delivery %d (%s) although it was signed with the secret the app had just echoed: "+
+			"its verification is wrong (it must compare X-Hook-Signature with the hex HMAC-SHA256 of the raw body); trying again in %s",
+			now, ev.DeliveryID, answer, ev.Retry)
 	default:
-		hint := ""
-		if ev.Status == http.StatusUnauthorized || ev.Status == http.StatusForbidden {
-			hint = " (did your app lose the secret of its handshake? a restart of the inspector hands it a new one)"
-		}
-		p.line(p.msg, "%s  warning: forwarding delivery %d failed: %s; trying again in %s%s", clock(time.Now()), ev.DeliveryID, answer, ev.Retry, hint)
+		p.line(p.msg, "%s  warning: forwarding delivery %d failed: %s; trying again in %s", now, ev.DeliveryID, answer, ev.Retry)
 	}
 }
 

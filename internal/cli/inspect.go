@@ -83,7 +83,9 @@ heartbeats included, byte for byte, with an X-Hook-Signature computed with
 that secret: code written for Asana's webhooks runs unchanged. Deliveries go
 in order; one the app refuses is retried (1 s, 2 s, ... up to 1 min) and given
 up after 24 h; what was not forwarded when the inspector stops is forwarded
-at the next start. "deliveries replay" sends stored deliveries again.
+at the next start. An app that is not up yet gets the handshake once it is;
+one that answers 401 or 403 (it lost its secret) gets a new handshake.
+"deliveries replay" sends stored deliveries again.
 
 The web UI (webhooks and their health, create, delete, a live feed of
 events) is served on its own listener, --ui-listen, by default 127.0.0.1 on

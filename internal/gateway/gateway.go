@@ -52,6 +52,12 @@ const (
 	batch = 100
 )
 
+// ErrHandshake wraps a handshake the app did not complete.
+var ErrHandshake = errors.New("the app did not complete the handshake")
+
+// errStale stops forwarding until a handshake gives the app a secret again.
+var errStale = errors.New("the app needs a new handshake")
+
 // HeaderDeliveryID carries, in every forwarded request, the id of the
 // delivery in the inspector's database (for the user's logs; Asana's
 // deliveries carry no id).
@@ -76,6 +82,17 @@ type Event struct {
 	Retry time.Duration
 	// GaveUp is set when the delivery is given up after MaxAge.
 	GaveUp bool
+	// Handshake marks the event of a handshake with the app rather than a
+	// delivery (DeliveryID is then 0): at start, retried until the app
+	// completes one, or renewed when the app refused a delivery's signature.
+	Handshake bool
+	// Renew is set on a delivery the app refused (401 or 403) that the
+	// gateway sends again after a new handshake.
+	Renew bool
+	// FreshSecret is set on a delivery the app refused although it was
+	// signed with the secret the app had echoed moments before: the app's
+	// verification is wrong, not its secret.
+	FreshSecret bool
 }
 
 // OK reports whether the app accepted the delivery.
@@ -113,6 +130,9 @@ type Gateway struct {
 	mu     sync.Mutex
 	secret asana.Secret
 	cursor int64
+	// stale is set when the app has no valid secret of ours: Run then
+	// performs a handshake before it forwards anything.
+	stale bool
 }
 
 // New returns a Gateway.
@@ -147,16 +167,18 @@ func New(cfg Config) (*Gateway, error) {
 	return &Gateway{cfg: cfg, wake: make(chan struct{}, 1)}, nil
 }
 
-// Prepare performs the handshake with the app, as Asana does with each new
-// webhook, and stores the target with its new secret. A target on record
-// keeps its cursor, so what was not forwarded yet still is (signed with the
-// new secret); a new one starts at the newest delivery (the gateway forwards
-// what arrives from now on). It reports whether a cursor was resumed.
+// Prepare reads the target's cursor and performs the handshake with the
+// app, as Asana does with each new webhook, storing the target with its new
+// secret. A target on record keeps its cursor, so what was not forwarded yet
+// still is (signed with the new secret); a new one starts at the newest
+// delivery (the gateway forwards what arrives from now on). It reports
+// whether a cursor was resumed.
 //
 // The handshake takes place at every start, not only the first: an app in
 // development often keeps its secret in memory and loses it when it
 // restarts, and each inspector run creates new webhooks, whose handshakes
-// give new secrets, too.
+// give new secrets, too. An error wrapping ErrHandshake leaves the gateway
+// usable: Run tries the handshake again until the app completes it.
 func (g *Gateway) Prepare(ctx context.Context) (resumed bool, err error) {
 	var cursor int64
 	t, err := g.cfg.Store.ForwardTarget(ctx, g.cfg.URL)
@@ -174,18 +196,32 @@ func (g *Gateway) Prepare(ctx context.Context) (resumed bool, err error) {
 	default:
 		return false, fmt.Errorf("forward to %s: %w", g.cfg.URL, err)
 	}
+	g.mu.Lock()
+	g.cursor, g.stale = cursor, true
+	g.mu.Unlock()
+	return resumed, g.renew(ctx)
+}
+
+// renew performs a handshake with a new secret and stores the target with
+// it and the current cursor.
+func (g *Gateway) renew(ctx context.Context) error {
 	secret, err := newSecret()
 	if err != nil {
-		return false, fmt.Errorf("forward to %s: %w", g.cfg.URL, err)
+		return fmt.Errorf("forward to %s: %w", g.cfg.URL, err)
 	}
 	if err := g.handshake(ctx, secret); err != nil {
-		return false, err
+		return err
 	}
+	g.mu.Lock()
+	cursor := g.cursor
+	g.mu.Unlock()
 	if err := g.cfg.Store.SaveForwardTarget(ctx, inspector.ForwardTarget{URL: g.cfg.URL, Secret: secret, Cursor: cursor}); err != nil {
-		return false, fmt.Errorf("forward to %s: %w", g.cfg.URL, err)
+		return fmt.Errorf("forward to %s: %w", g.cfg.URL, err)
 	}
-	g.set(secret, cursor)
-	return resumed, nil
+	g.mu.Lock()
+	g.secret, g.stale = secret, false
+	g.mu.Unlock()
+	return nil
 }
 
 func (g *Gateway) set(secret asana.Secret, cursor int64) {
@@ -203,14 +239,15 @@ func (g *Gateway) handshake(ctx context.Context, secret asana.Secret) error {
 	status, echo, err := g.post(ctx, hdr, nil)
 	switch {
 	case err != nil:
-		return fmt.Errorf("handshake with %s: %w", g.cfg.URL, err)
+		return fmt.Errorf("handshake with %s: %w: %w", g.cfg.URL, ErrHandshake, err)
 	case status != http.StatusOK && status != http.StatusNoContent:
-		return fmt.Errorf("handshake with %s: the app answered %d %s; it must answer 200 or 204, echoing X-Hook-Secret, as Asana requires",
-			g.cfg.URL, status, http.StatusText(status))
+		return fmt.Errorf("handshake with %s: %w: the app answered %d %s; it must answer 200 or 204, echoing X-Hook-Secret, as Asana requires",
+			g.cfg.URL, ErrHandshake, status, http.StatusText(status))
 	case len(echo) == 0:
-		return fmt.Errorf("handshake with %s: the app answered %d but did not echo the X-Hook-Secret header, as Asana requires", g.cfg.URL, status)
+		return fmt.Errorf("handshake with %s: %w: the app answered %d but did not echo the X-Hook-Secret header, as Asana requires",
+			g.cfg.URL, ErrHandshake, status)
 	case echo[0] != secret.Reveal():
-		return fmt.Errorf("handshake with %s: the app echoed a different X-Hook-Secret", g.cfg.URL)
+		return fmt.Errorf("handshake with %s: %w: the app echoed a different X-Hook-Secret", g.cfg.URL, ErrHandshake)
 	}
 	return nil
 }
@@ -227,15 +264,22 @@ func (g *Gateway) Wake() {
 // ends; it returns nil then. Call Prepare first.
 func (g *Gateway) Run(ctx context.Context) error {
 	g.mu.Lock()
-	secret := g.secret
+	prepared := g.stale || !g.secret.IsZero()
 	g.mu.Unlock()
-	if secret.IsZero() {
+	if !prepared {
 		return errors.New("gateway: Run before Prepare")
 	}
 	poll := time.NewTicker(g.cfg.Poll)
 	defer poll.Stop()
 	for {
-		if err := g.drain(ctx); err != nil && ctx.Err() == nil {
+		if err := g.handshakeUntilDone(ctx); err != nil {
+			return nil // ctx ended
+		}
+		err := g.drain(ctx)
+		if errors.Is(err, errStale) {
+			continue
+		}
+		if err != nil && ctx.Err() == nil {
 			g.cfg.Logger.Warn("gateway: read the deliveries to forward", "err", err)
 		}
 		select {
@@ -244,6 +288,39 @@ func (g *Gateway) Run(ctx context.Context) error {
 		case <-g.wake:
 		case <-poll.C:
 		}
+	}
+}
+
+// handshakeUntilDone performs the handshake, when the app has no valid
+// secret, until the app completes one (waiting 1 s, 2 s, ... up to 1 min
+// between tries) or ctx ends; each try is an Event.
+func (g *Gateway) handshakeUntilDone(ctx context.Context) error {
+	wait := firstRetry
+	for {
+		g.mu.Lock()
+		stale := g.stale
+		g.mu.Unlock()
+		if !stale {
+			return nil
+		}
+		err := g.renew(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		ev := Event{Handshake: true, Err: err}
+		if err != nil {
+			ev.Retry = wait
+		}
+		if g.cfg.OnEvent != nil {
+			g.cfg.OnEvent(ev)
+		}
+		if err == nil {
+			return nil
+		}
+		if err := g.cfg.Sleep(ctx, wait); err != nil {
+			return err
+		}
+		wait = min(2*wait, maxRetry)
 	}
 }
 
@@ -274,10 +351,40 @@ func (g *Gateway) drain(ctx context.Context) error {
 func (g *Gateway) forward(ctx context.Context, d inspector.Delivery) error {
 	var first time.Time
 	wait := firstRetry
+	renewed := false // a handshake was renewed for this delivery
 	for {
 		ev := g.Send(ctx, d)
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if refusedSignature(ev) {
+			if !renewed {
+				// The app may have lost its secret (it restarted): hand it
+				// a new one, then send again at once.
+				renewed = true
+				ev.Renew = true
+				if g.cfg.OnEvent != nil {
+					g.cfg.OnEvent(ev)
+				}
+				err := g.renew(ctx)
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				if err == nil {
+					if g.cfg.OnEvent != nil {
+						g.cfg.OnEvent(Event{Handshake: true})
+					}
+					continue
+				}
+				// Run tries the handshake until the app completes one,
+				// then this delivery comes again.
+				g.mu.Lock()
+				g.stale = true
+				g.mu.Unlock()
+				return errStale
+			} else {
+				ev.FreshSecret = true
+			}
 		}
 		now := g.cfg.Now()
 		if first.IsZero() {
@@ -312,6 +419,12 @@ func (g *Gateway) forward(ctx context.Context, d inspector.Delivery) error {
 	g.cursor = max(g.cursor, d.ID)
 	g.mu.Unlock()
 	return nil
+}
+
+// refusedSignature reports whether the app refused a delivery as one whose
+// signature it could not verify (401 or 403).
+func refusedSignature(ev Event) bool {
+	return ev.Err == nil && (ev.Status == http.StatusUnauthorized || ev.Status == http.StatusForbidden)
 }
 
 // Send posts one delivery to the app, signed, once, and says how it went.

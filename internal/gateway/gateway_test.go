@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,6 +34,9 @@ type app struct {
 	fail     int
 	noEcho   bool
 	attempts int
+	// down answers 503 to everything, handshakes included; broken
+	// refuses every delivery with 401, whatever its signature.
+	down, broken bool
 }
 
 func newApp(t *testing.T) *app {
@@ -42,6 +46,10 @@ func newApp(t *testing.T) *app {
 		body, _ := io.ReadAll(r.Body)
 		a.mu.Lock()
 		defer a.mu.Unlock()
+		if a.down {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 		if s := r.Header.Get(asana.HeaderSecret); s != "" {
 			if a.noEcho {
 				w.WriteHeader(http.StatusOK)
@@ -53,7 +61,7 @@ func newApp(t *testing.T) *app {
 			return
 		}
 		a.attempts++
-		if !asana.Verify(asana.NewSecret(a.secret), body, r.Header.Get(asana.HeaderSignature)) {
+		if a.broken || !asana.Verify(asana.NewSecret(a.secret), body, r.Header.Get(asana.HeaderSignature)) {
 			a.bad++
 			w.WriteHeader(http.StatusUnauthorized)
 			return
@@ -374,5 +382,119 @@ func TestSendForReplay(t *testing.T) {
 	a.mu.Unlock()
 	if want := fmt.Sprint(ds[0].ID); len(ids) != 2 || ids[0] != want || ids[1] != want {
 		t.Errorf("%s headers %q, want %s twice", HeaderDeliveryID, ids, want)
+	}
+}
+
+func (a *app) set(fn func(a *app)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	fn(a)
+}
+
+// startWith is start for an app that may refuse the handshake at first:
+// Prepare's error is returned instead of failing the test.
+func (e *env) startWith(a *app, mod func(*Config)) (*Gateway, func() []Event, error) {
+	e.t.Helper()
+	var mu sync.Mutex
+	var events []Event
+	cfg := Config{Store: e.store, URL: a.srv.URL + "/asana", Poll: 20 * time.Millisecond,
+		OnEvent: func(ev Event) { mu.Lock(); events = append(events, ev); mu.Unlock() },
+		Sleep:   func(ctx context.Context, d time.Duration) error { time.Sleep(time.Millisecond); return ctx.Err() }}
+	if mod != nil {
+		mod(&cfg)
+	}
+	g, err := New(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	_, perr := g.Prepare(e.t.Context())
+	ctx, cancel := context.WithCancel(e.t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = g.Run(ctx) }()
+	e.t.Cleanup(func() { cancel(); <-done })
+	return g, func() []Event { mu.Lock(); defer mu.Unlock(); return slices.Clone(events) }, perr
+}
+
+// TestHandshakeRetriedUntilTheAppIsUp: an app not running yet fails the
+// first handshake (ErrHandshake), the gateway keeps trying, and once the app
+// is up it gets a secret and the deliveries stored meanwhile.
+func TestHandshakeRetriedUntilTheAppIsUp(t *testing.T) {
+	e := newEnv(t)
+	a := newApp(t)
+	a.set(func(a *app) { a.down = true })
+	g, events, err := e.startWith(a, nil)
+	if !errors.Is(err, ErrHandshake) {
+		t.Fatalf("Prepare with the app down = %v, want ErrHandshake", err)
+	}
+	body := e.record("waiting")
+	g.Wake()
+	waitFor(t, "a failed handshake retried", func() bool {
+		n := 0
+		for _, ev := range events() {
+			if ev.Handshake && ev.Err != nil && ev.Retry > 0 {
+				n++
+			}
+		}
+		return n >= 2
+	})
+	a.set(func(a *app) { a.down = false })
+	waitFor(t, "the delivery once the app is up", func() bool { b, _ := a.got(); return len(b) >= 1 })
+	if got, bad := a.got(); !slices.Equal(got, []string{body}) || bad != 0 {
+		t.Errorf("the app got %q (bad %d), want the delivery stored while it was down", got, bad)
+	}
+	if !slices.ContainsFunc(events(), func(ev Event) bool { return ev.Handshake && ev.Err == nil }) {
+		t.Error("no successful handshake reported")
+	}
+}
+
+// TestRenewsWhenTheAppLosesItsSecret: an app that restarted (and forgot its
+// secret) refuses the next delivery with 401; the gateway hands it a new
+// secret and sends the delivery again, once.
+func TestRenewsWhenTheAppLosesItsSecret(t *testing.T) {
+	e := newEnv(t)
+	a := newApp(t)
+	g, events, err := e.startWith(a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.set(func(a *app) { a.secret = "" }) // the app restarted
+	body := e.record("after the restart")
+	g.Wake()
+	waitFor(t, "the delivery after a new handshake", func() bool { b, _ := a.got(); return len(b) >= 1 })
+	if got, _ := a.got(); !slices.Equal(got, []string{body}) {
+		t.Errorf("the app got %q, want the delivery once", got)
+	}
+	evs := events()
+	renews := slices.IndexFunc(evs, func(ev Event) bool { return ev.Renew && ev.Status == http.StatusUnauthorized })
+	handshake := slices.IndexFunc(evs, func(ev Event) bool { return ev.Handshake && ev.Err == nil })
+	if renews < 0 || handshake < renews {
+		t.Errorf("events %+v: want the 401 with Renew, then a handshake", evs)
+	}
+}
+
+// TestFreshSecretRefused: an app whose verification is broken refuses even
+// a delivery signed with the secret it has just echoed; after one renewal the
+// gateway says so (FreshSecret) instead of renewing again.
+func TestFreshSecretRefused(t *testing.T) {
+	e := newEnv(t)
+	a := newApp(t)
+	a.set(func(a *app) { a.broken = true })
+	g, events, err := e.startWith(a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.record("never accepted")
+	g.Wake()
+	waitFor(t, "a refusal with a fresh secret", func() bool {
+		return slices.ContainsFunc(events(), func(ev Event) bool { return ev.FreshSecret })
+	})
+	handshakes := 0
+	for _, ev := range events() {
+		if ev.Handshake {
+			handshakes++
+		}
+	}
+	if handshakes != 1 {
+		t.Errorf("%d handshakes reported, want 1 (the renewal; the first was Prepare's)", handshakes)
 	}
 }
