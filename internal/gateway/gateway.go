@@ -14,6 +14,13 @@
 // the app twice but is never skipped. A delivery the app keeps refusing is
 // retried with a doubling wait (1 s up to 1 min) and given up after MaxAge,
 // as Asana gives up a webhook after 24 hours of failures.
+//
+// Unlike Asana, the gateway is forgiving with an app in development: a
+// handshake the app does not complete (it is not running yet) is tried again
+// until it does, the deliveries waiting meanwhile; and a delivery refused with
+// 401 or 403 (the app restarted and forgot its secret) brings a new handshake
+// and is sent again. A refusal of a delivery signed with the secret the app
+// has just echoed is reported as what it is: a broken signature check.
 package gateway
 
 import (
