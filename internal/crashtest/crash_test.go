@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +27,7 @@ import (
 	"github.com/asana-webhooks/asana-webhooks/emulator"
 	"github.com/asana-webhooks/asana-webhooks/emulator/clock"
 	"github.com/asana-webhooks/asana-webhooks/emulator/delivery"
+	"github.com/asana-webhooks/asana-webhooks/internal/gateway"
 	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
 	"github.com/asana-webhooks/asana-webhooks/internal/sqlite"
 )
@@ -55,8 +57,10 @@ const createdLayout = "2006-01-02T15:04:05.000Z"
 // public URL and port each time (the kept webhook is reused), and advancing
 // the emulator's clock so that the failed deliveries are retried at once.
 // At the end (a) every event of every delivery that got a 2xx is stored
-// exactly once for the webhook, with the delivery's exact body recorded, and
-// (b) every event sent arrived.
+// exactly once for the webhook, with the delivery's exact body recorded, (b)
+// every event sent arrived, and (c) the child's gateway (--forward-to) got
+// every stored delivery to the user's app, with its stored body and a valid
+// signature, at least once.
 func TestCrashRecovery(t *testing.T) {
 	bin := buildBinary(t)
 
@@ -85,13 +89,18 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	api := asana.NewClient(token, asana.WithBaseURL(srv.BaseURL()))
 
+	// The user's app, to which the child forwards every delivery
+	// (--forward-to): it must get each one stored, whatever the kills.
+	userApp := newForwardApp(t)
+
 	dir := t.TempDir()
 	c := &child{
-		t:    t,
-		bin:  bin,
-		dir:  dir,
-		addr: freePort(t),
-		db:   filepath.Join(dir, "inspector.db"),
+		forwardTo: userApp.srv.URL + "/asana",
+		t:         t,
+		bin:       bin,
+		dir:       dir,
+		addr:      freePort(t),
+		db:        filepath.Join(dir, "inspector.db"),
 		env: []string{
 			"PATH=" + os.Getenv("PATH"),
 			"HOME=" + dir,
@@ -167,6 +176,8 @@ func TestCrashRecovery(t *testing.T) {
 		kickRetries(t, api, srv, gid)
 		time.Sleep(10 * time.Millisecond)
 	}
+	// The gateway forwards what is stored, in order, after the kills too.
+	forwarded := waitForwarded(t, userApp, c.db)
 	c.stop()
 	if got := srv.WebhookGIDs(); !slices.Equal(got, []string{gid}) {
 		t.Errorf("webhooks in the emulator at the end: %v, want the one kept webhook %s", got, gid)
@@ -180,6 +191,107 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatalf("%d delivery records: the emulator may have dropped the oldest; lower totalEvents", len(records))
 	}
 	verify(t, c.db, gid, records, sent)
+	t.Logf("the app got every one of the %d stored deliveries, %d of them more than once (%d forwards refused for their signature, sent again)",
+		forwarded.stored, forwarded.repeated, forwarded.refused)
+}
+
+// forwardApp is the user's app of the gateway: it echoes each handshake's
+// secret and records, by the gateway's delivery-id header, every delivery
+// whose signature verifies with the latest one.
+type forwardApp struct {
+	srv *httptest.Server
+
+	mu     sync.Mutex
+	secret string
+	got    map[string]int // delivery id -> receipts
+	bodies map[string]string
+	bad    int
+}
+
+func newForwardApp(t *testing.T) *forwardApp {
+	t.Helper()
+	a := &forwardApp{got: map[string]int{}, bodies: map[string]string{}}
+	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return // the child died mid-request
+		}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if s := r.Header.Get(asana.HeaderSecret); s != "" {
+			a.secret = s
+			w.Header().Set(asana.HeaderSecret, s)
+			return
+		}
+		if !asana.Verify(asana.NewSecret(a.secret), body, r.Header.Get(asana.HeaderSignature)) {
+			a.bad++
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		id := r.Header.Get(gateway.HeaderDeliveryID)
+		a.got[id]++
+		a.bodies[id] = string(body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(a.srv.Close)
+	return a
+}
+
+// forwardCount is what waitForwarded found: the deliveries stored, those the
+// app got more than once, and the forwards it refused for their signature.
+type forwardCount struct{ stored, repeated, refused int }
+
+// waitForwarded waits until the app has every delivery stored in the
+// database at db, each with its stored body, and returns the counts.
+func waitForwarded(t *testing.T, a *forwardApp, db string) forwardCount {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, db, sqlite.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		var all []inspector.Delivery
+		for after := int64(0); ; {
+			ds, err := st.DeliveriesAfter(ctx, after, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ds) == 0 {
+				break
+			}
+			all = append(all, ds...)
+			after = ds[len(ds)-1].ID
+		}
+		a.mu.Lock()
+		var missing []int64
+		count := forwardCount{stored: len(all)}
+		for _, d := range all {
+			id := fmt.Sprint(d.ID)
+			switch n := a.got[id]; {
+			case n == 0:
+				missing = append(missing, d.ID)
+			case a.bodies[id] != string(d.Body):
+				a.mu.Unlock()
+				t.Fatalf("delivery %d reached the app with another body than the one stored", d.ID)
+			case n > 1:
+				count.repeated++
+			}
+		}
+		// A delivery signed before a kill with the secret the next start
+		// replaced may be refused once; it is sent again, and counted above.
+		count.refused = a.bad
+		a.mu.Unlock()
+		if len(missing) == 0 {
+			return count
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d stored deliveries never reached the app (first: %v)", len(missing), len(all), missing[:min(5, len(missing))])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // verify opens the store the child left and checks both promises.
@@ -374,13 +486,14 @@ func kickRetries(t *testing.T, api *asana.Client, srv *emulator.Server, gid stri
 
 // child is the inspector process under test.
 type child struct {
-	t       *testing.T
-	bin     string
-	dir     string
-	addr    string
-	db      string
-	env     []string
-	project string
+	t         *testing.T
+	bin       string
+	dir       string
+	addr      string
+	db        string
+	env       []string
+	project   string
+	forwardTo string
 
 	cmd    *exec.Cmd
 	out    *syncBuffer
@@ -417,7 +530,7 @@ func (c *child) tryStart(deadline time.Time) bool {
 	c.out = &syncBuffer{}
 	c.cmd = exec.Command(c.bin, "inspect",
 		"--public-url", "http://"+c.addr, "--listen", c.addr,
-		"--resource", c.project, "--db", c.db, "--keep", "--skip-preflight")
+		"--resource", c.project, "--db", c.db, "--keep", "--skip-preflight", "--forward-to", c.forwardTo)
 	c.cmd.Dir = c.dir
 	c.cmd.Env = c.env
 	c.cmd.Stdout = c.out
