@@ -498,3 +498,66 @@ func TestFreshSecretRefused(t *testing.T) {
 		t.Errorf("%d handshakes reported, want 1 (the renewal; the first was Prepare's)", handshakes)
 	}
 }
+
+// TestSlowAppTimesOut: an app that does not answer within Timeout is a
+// failed attempt (no status, an error) and the delivery is sent again; once
+// the app answers, it is delivered.
+func TestSlowAppTimesOut(t *testing.T) {
+	e := newEnv(t)
+	var mu sync.Mutex
+	hang := true
+	var secret string
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if s := r.Header.Get(asana.HeaderSecret); s != "" {
+			mu.Lock()
+			secret = s
+			mu.Unlock()
+			w.Header().Set(asana.HeaderSecret, s)
+			return
+		}
+		mu.Lock()
+		h := hang
+		hang = false // only the first delivery hangs
+		mu.Unlock()
+		if h {
+			<-r.Context().Done()
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if asana.Verify(asana.NewSecret(secret), body, r.Header.Get(asana.HeaderSignature)) {
+			got = append(got, string(body))
+		}
+	}))
+	defer srv.Close()
+	var evMu sync.Mutex
+	var events []Event
+	g, err := New(Config{Store: e.store, URL: srv.URL, Timeout: 100 * time.Millisecond, Poll: 20 * time.Millisecond,
+		OnEvent: func(ev Event) { evMu.Lock(); events = append(events, ev); evMu.Unlock() },
+		Sleep:   func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Prepare(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = g.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	body := e.record("slow")
+	g.Wake()
+	waitFor(t, "the delivery", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 1 })
+	mu.Lock()
+	if !slices.Equal(got, []string{body}) {
+		t.Errorf("the app got %q, want the delivery once", got)
+	}
+	mu.Unlock()
+	evMu.Lock()
+	defer evMu.Unlock()
+	if len(events) < 2 || events[0].Err == nil || events[0].Status != 0 || events[0].Retry != time.Second || !events[len(events)-1].OK() {
+		t.Errorf("events %+v: want a timed-out attempt (no status, an error, a retry in 1s), then a success", events)
+	}
+}
