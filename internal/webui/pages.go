@@ -123,6 +123,8 @@ type eventsPage struct {
 	// Types and Actions are suggestions for the filter inputs.
 	Types   []string
 	Actions []string
+	// ForwardURL is the user's app, when the inspector forwards to one.
+	ForwardURL string
 }
 
 // hookOption is a webhook in the filter's list.
@@ -169,6 +171,9 @@ func (u *UI) serveEvents(w http.ResponseWriter, r *http.Request) error {
 		GID:    strings.TrimSpace(q.Get("gid")),
 	}
 	p := eventsPage{page: page{Title: "Events", Nav: "events"}, Filter: f, Types: resourceTypes, Actions: filterActions}
+	if u.cfg.Forwarder != nil {
+		p.ForwardURL = u.cfg.Forwarder.ForwardURL()
+	}
 	hooks, err := u.cfg.Reader.ListHooks(ctx, inspector.HookFilter{})
 	if err != nil {
 		return err

@@ -779,8 +779,15 @@ func TestReplayButton(t *testing.T) {
 		t.Errorf("POST replay without a forwarder: %d, want 404", res.StatusCode)
 	}
 
+	if _, body := f.do(http.MethodGet, "/events", nil, nil); strings.Contains(body, `id="forwarding"`) {
+		t.Error("the Events page says it forwards without a forwarder")
+	}
 	fw := &fakeForwarder{status: http.StatusNoContent}
 	f.ui.cfg.Forwarder = fw
+	if _, body := f.do(http.MethodGet, "/events", nil, nil); !strings.Contains(body, `id="forwarding"`) ||
+		!strings.Contains(body, "http://localhost:3000/asana/webhook") {
+		t.Error("the Events page does not say where deliveries are forwarded")
+	}
 	_, body := f.do(http.MethodGet, page, nil, nil)
 	for _, want := range []string{`id="replay"`, "http://localhost:3000/asana/webhook", `action="` + page + `/replay"`} {
 		if !strings.Contains(body, want) {
