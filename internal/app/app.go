@@ -35,6 +35,9 @@ const (
 	DefaultPreflightTimeout = 10 * time.Second
 	// DefaultShutdownTimeout bounds the graceful stop of the server.
 	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultReplicaPoll is how often a replica that does not manage the
+	// webhooks checks whether the one that does has stopped.
+	DefaultReplicaPoll = 5 * time.Second
 )
 
 // Config configures an Inspector.
@@ -94,6 +97,14 @@ type Config struct {
 	ForwardTo string
 	// ForwardClient sends the gateway's requests; nil is its default.
 	ForwardClient *http.Client
+	// Replica makes this inspector one of several serving PublicURL on one
+	// PostgreSQL database: one of them at a time (the first) manages the
+	// webhooks; the others receive deliveries, and one takes over when it
+	// stops (see inspector.ManagerConfig.Replica).
+	Replica bool
+	// ReplicaPoll is how often a replica tries to take over; zero is
+	// DefaultReplicaPoll.
+	ReplicaPoll time.Duration
 	// OnReady, if set, is called at the end of a successful Start, when
 	// Addr, PublicURL, Store and Manager are set (for callers of Run).
 	OnReady func(*Inspector)
@@ -118,6 +129,12 @@ type Inspector struct {
 	monitorDone   chan struct{}
 
 	ui *uiServer
+
+	mu           sync.Mutex // guards leading, leadUnlock and the monitor's fields once started
+	leading      bool
+	leadUnlock   func() error
+	followCancel context.CancelFunc
+	followDone   chan struct{}
 
 	gateway  *gateway.Gateway
 	gwCancel context.CancelFunc
@@ -155,6 +172,9 @@ func New(cfg Config) (*Inspector, error) {
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = DefaultListen
+	}
+	if cfg.ReplicaPoll <= 0 {
+		cfg.ReplicaPoll = DefaultReplicaPoll
 	}
 	if cfg.Stdout == nil {
 		cfg.Stdout = io.Discard
@@ -312,6 +332,7 @@ func (in *Inspector) Start(ctx context.Context) error {
 		RunID:          runID,
 		PublicURL:      in.publicURL,
 		Keep:           in.cfg.Keep,
+		Replica:        in.cfg.Replica,
 		HealthInterval: in.cfg.HealthInterval,
 		Now:            in.cfg.Now,
 	})
@@ -320,6 +341,39 @@ func (in *Inspector) Start(ctx context.Context) error {
 	}
 	in.manager = m
 	in.ui.setManager(m)
+	if in.cfg.Replica {
+		if _, ok := in.store.(inspector.SharedWindows); !ok {
+			return errors.New("--replica needs a PostgreSQL --db: the replicas share one database")
+		}
+		leading, err := in.tryLead(ctx)
+		if err != nil {
+			return err
+		}
+		if !leading {
+			if err := m.Join(ctx); err != nil {
+				return err
+			}
+			in.printer.info("replica: another inspector on %s manages the webhooks; this one receives deliveries, and takes over if that one stops", in.publicURL)
+			in.follow(ctx, specs)
+			if in.cfg.OnReady != nil {
+				in.cfg.OnReady(in)
+			}
+			return nil
+		}
+		in.printer.info("replica: this inspector manages the webhooks on %s for the replicas", in.publicURL)
+	}
+	if err := in.lead(ctx, specs); err != nil {
+		return err
+	}
+	if in.cfg.OnReady != nil {
+		in.cfg.OnReady(in)
+	}
+	return nil
+}
+
+// lead creates or reuses this run's webhooks and starts the health monitor.
+func (in *Inspector) lead(ctx context.Context, specs []inspector.HookSpec) error {
+	m := in.manager
 	hooks, err := m.Start(ctx, specs)
 	if err != nil {
 		var ce *inspector.CreateError
@@ -339,16 +393,81 @@ func (in *Inspector) Start(ctx context.Context) error {
 		in.printer.info("on exit (Ctrl+C) the webhooks above are deleted from Asana; pass --keep to leave them")
 	}
 	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	in.monitorCancel = cancel
-	in.monitorDone = make(chan struct{})
+	done := make(chan struct{})
+	in.mu.Lock()
+	in.monitorCancel, in.monitorDone, in.leading = cancel, done, true
+	in.mu.Unlock()
 	go func() {
-		defer close(in.monitorDone)
+		defer close(done)
 		m.Monitor(mctx)
 	}()
-	if in.cfg.OnReady != nil {
-		in.cfg.OnReady(in)
-	}
 	return nil
+}
+
+// leadLockID names the lock of the replica that manages the webhooks on a
+// public URL.
+func leadLockID(publicURL string) string {
+	sum := sha256.Sum256([]byte(publicURL))
+	return "lead-" + hex.EncodeToString(sum[:16])
+}
+
+// tryLead takes the lock of the replica that manages the webhooks, unless
+// another replica holds it; it never waits for it.
+func (in *Inspector) tryLead(ctx context.Context) (bool, error) {
+	l, ok := in.store.(inspector.RunLocker)
+	if !ok {
+		return false, fmt.Errorf("--replica: this store (%T) cannot tell replicas apart", in.store)
+	}
+	id := leadLockID(in.publicURL)
+	alive, err := l.RunAlive(ctx, id)
+	if err != nil || alive {
+		return false, err
+	}
+	// Another replica may take it between the two calls: give up quickly
+	// rather than wait for it.
+	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	unlock, err := l.LockRun(lctx, id)
+	if err != nil {
+		return false, nil
+	}
+	in.mu.Lock()
+	in.leadUnlock = unlock
+	in.mu.Unlock()
+	return true, nil
+}
+
+// follow tries, every ReplicaPoll, to take over the webhooks from the
+// replica that manages them, until it does or the inspector closes.
+func (in *Inspector) follow(ctx context.Context, specs []inspector.HookSpec) {
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	in.followCancel = cancel
+	in.followDone = make(chan struct{})
+	go func() {
+		defer close(in.followDone)
+		tick := time.NewTicker(in.cfg.ReplicaPoll)
+		defer tick.Stop()
+		for {
+			select {
+			case <-fctx.Done():
+				return
+			case <-tick.C:
+			}
+			leading, err := in.tryLead(fctx)
+			if err != nil {
+				in.log.Warn("replica: cannot take over the webhooks", "err", err)
+				continue
+			}
+			if !leading {
+				continue
+			}
+			in.printer.info("replica: the inspector that managed the webhooks on %s stopped; this one takes over", in.publicURL)
+			if err := in.lead(fctx, specs); err != nil && fctx.Err() == nil {
+				in.printer.info("warning: replica: taking over the webhooks failed: %v", err)
+			}
+			return
+		}
+	}()
 }
 
 // specs resolves the workspace (and, for projects, the name) of every
@@ -437,14 +556,40 @@ func (in *Inspector) Close() error {
 			in.gwCancel()
 			<-in.gwDone
 		}
+		in.mu.Lock()
+		leadUnlock := in.leadUnlock
+		in.mu.Unlock()
+		if leadUnlock != nil {
+			if err := leadUnlock(); err != nil {
+				errs = append(errs, fmt.Errorf("release the replicas' lock: %w", err))
+			}
+		}
 		if in.gwUnlock != nil {
 			if err := in.gwUnlock(); err != nil {
 				errs = append(errs, fmt.Errorf("release the gateway's lock: %w", err))
 			}
 		}
-		if in.monitorCancel != nil {
-			in.monitorCancel()
-			<-in.monitorDone
+		if in.followCancel != nil {
+			in.followCancel()
+			<-in.followDone
+		}
+		in.mu.Lock()
+		monitorCancel, monitorDone, leading := in.monitorCancel, in.monitorDone, in.leading
+		in.mu.Unlock()
+		if monitorCancel != nil {
+			monitorCancel()
+			<-monitorDone
+		}
+		if in.manager != nil && in.cfg.Replica && !leading {
+			// A replica that never managed the webhooks: if the one that
+			// did has stopped and no other is left to take over, its
+			// webhooks are this one's to settle (Cleanup deletes them
+			// unless another replica is alive).
+			if ok, err := in.tryLead(context.Background()); err == nil && ok {
+				if _, err := in.manager.Start(context.Background(), nil); err != nil {
+					errs = append(errs, fmt.Errorf("replica: settle the webhooks left: %w", err))
+				}
+			}
 		}
 		if in.manager != nil {
 			if in.cfg.Keep {

@@ -581,3 +581,94 @@ func TestReplicasShareHandshakeWindows(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicasShareOneWebhook: two --replica inspectors on one PostgreSQL
+// database and one public URL. The first creates the webhook; the second
+// creates none and receives; when the first stops, the webhook stays and the
+// second takes it over; when the second stops, it is deleted.
+func TestReplicasShareOneWebhook(t *testing.T) {
+	srv := emulatortest.New(t)
+	db := pgtest.Schema(t)
+	cfg := Config{Client: newClient(srv, srv.Token()), Resources: []string{srv.ProjectGID()}, DBPath: db,
+		Replica: true, ReplicaPoll: 20 * time.Millisecond}
+	first := start(t, cfg)
+	hooks := runHooks(t, first.in)
+	if len(hooks) != 1 {
+		t.Fatalf("the first replica's hooks = %+v, want one", hooks)
+	}
+	gid := hooks[0].WebhookGID
+	cfg.PublicURL = first.in.PublicURL() // the load balancer, in front of both
+	second := start(t, cfg)
+	if hooks := runHooks(t, second.in); len(hooks) != 0 {
+		t.Errorf("the second replica's hooks = %+v, want none while the first manages them", hooks)
+	}
+	if got := srv.WebhookGIDs(); !slices.Equal(got, []string{gid}) {
+		t.Fatalf("emulator webhooks = %v, want the first's %s only", got, gid)
+	}
+	if !strings.Contains(second.stdout.String(), "another inspector on "+first.in.PublicURL()+" manages the webhooks") {
+		t.Errorf("the second replica does not say it follows:\n%s", second.stdout)
+	}
+
+	if err := first.in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.WebhookGIDs(); !slices.Equal(got, []string{gid}) {
+		t.Fatalf("after the first stopped: emulator webhooks = %v, want %s left for the second", got, gid)
+	}
+	waitFor(t, "the second replica to take the webhook over", func() bool {
+		hooks, err := second.in.Manager().Hooks(context.Background())
+		return err == nil && len(hooks) == 1 && hooks[0].WebhookGID == gid
+	})
+	if got := srv.WebhookGIDs(); !slices.Equal(got, []string{gid}) {
+		t.Errorf("after the take-over: emulator webhooks = %v, want the same %s", got, gid)
+	}
+	if err := second.in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.WebhookGIDs(); len(got) != 0 {
+		t.Errorf("after both stopped: emulator webhooks = %v, want none", got)
+	}
+}
+
+// TestReplicaLeftLastSettles: when the replica that managed the webhooks
+// stops while another never took over (it stops too, before its next
+// try), the last one out still deletes them.
+func TestReplicaLeftLastSettles(t *testing.T) {
+	srv := emulatortest.New(t)
+	db := pgtest.Schema(t)
+	cfg := Config{Client: newClient(srv, srv.Token()), Resources: []string{srv.ProjectGID()}, DBPath: db,
+		Replica: true, ReplicaPoll: time.Hour}
+	first := start(t, cfg)
+	cfg.PublicURL = first.in.PublicURL()
+	second := start(t, cfg)
+	if err := first.in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.WebhookGIDs(); len(got) != 1 {
+		t.Fatalf("after the first stopped: emulator webhooks = %v, want its webhook left for the second", got)
+	}
+	if err := second.in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.WebhookGIDs(); len(got) != 0 {
+		t.Errorf("after the last replica stopped: emulator webhooks = %v, want none", got)
+	}
+}
+
+// TestReplicaNeedsPostgres: --replica on a SQLite file is refused.
+func TestReplicaNeedsPostgres(t *testing.T) {
+	srv := emulatortest.New(t)
+	in, err := New(Config{Client: newClient(srv, srv.Token()), Resources: []string{srv.ProjectGID()}, DBPath: dbPath(t),
+		Listen: "127.0.0.1:0", Replica: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = in.Start(context.Background())
+	_ = in.Close()
+	if err == nil || !strings.Contains(err.Error(), "--replica needs a PostgreSQL --db") {
+		t.Errorf("Start = %v, want a refusal", err)
+	}
+	if got := srv.WebhookGIDs(); len(got) != 0 {
+		t.Errorf("emulator webhooks = %v, want none", got)
+	}
+}

@@ -38,6 +38,7 @@ type inspectOptions struct {
 	uiListen       string
 	uiAllowRemote  bool
 	forwardTo      string
+	replica        bool
 }
 
 func newInspectCmd(a *App) *cobra.Command {
@@ -87,6 +88,11 @@ at the next start. An app that is not up yet gets the handshake once it is;
 one that answers 401 or 403 (it lost its secret) gets a new handshake.
 "deliveries replay" sends stored deliveries again.
 
+--replica runs this inspector as one of several behind one --public-url (a
+load balancer) on one PostgreSQL --db: the first manages the webhooks, the
+others only receive, and when it stops it leaves the webhooks to them; one
+takes over within seconds, and the last one to stop deletes them.
+
 The web UI (webhooks and their health, create, delete, a live feed of
 events) is served on its own listener, --ui-listen, by default 127.0.0.1 on
 the --listen port + 1; its URL is printed at start. It answers only to
@@ -131,6 +137,7 @@ public port, the original inspector's pages (/all_webhooks, /create_webhook,
 	f.StringVar(&o.uiListen, "ui-listen", "", "address of the web UI (default 127.0.0.1 on the --listen port + 1)")
 	f.BoolVar(&o.uiAllowRemote, "ui-allow-remote", false, "allow --ui-listen on a non-loopback address (anyone who reaches it can delete webhooks)")
 	f.StringVar(&o.forwardTo, "forward-to", "", "your app's webhook URL: forward every delivery to it, re-signed (see above)")
+	f.BoolVar(&o.replica, "replica", false, "one of several inspectors behind --public-url on one PostgreSQL --db (see above)")
 	return cmd
 }
 
@@ -271,6 +278,7 @@ func (a *App) runInspect(ctx context.Context, cmd *cobra.Command, o inspectOptio
 		UIListen:       o.uiListen,
 		UIAllowRemote:  o.uiAllowRemote,
 		ForwardTo:      o.forwardTo,
+		Replica:        o.replica,
 		Stdout:         a.Stdout,
 		Stderr:         a.Stderr,
 		Logger:         slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level})),

@@ -98,6 +98,12 @@ type ManagerConfig struct {
 	// Keep leaves this run's webhooks in Asana at the end of the run, for a
 	// later run on the same public URL to reuse.
 	Keep bool
+	// Replica says this run is one of several inspectors serving PublicURL
+	// on one store, of which one at a time manages the webhooks: a start
+	// reuses the webhooks a dead run left on PublicURL (kept or not), and
+	// the end leaves them in Asana while another run on PublicURL is alive,
+	// for it to take over.
+	Replica bool
 	// HealthInterval and HeartbeatGrace default to the constants above.
 	HealthInterval time.Duration
 	HeartbeatGrace time.Duration
@@ -124,6 +130,8 @@ type Manager struct {
 	rejected map[string]Hook
 	// unlock releases the run's lock (a RunLocker store), taken by Start.
 	unlock func() error
+	// joined is set once Join has recorded the run.
+	joined bool
 }
 
 // ErrBusy: the hook is being deleted or re-created by this manager already.
@@ -188,17 +196,8 @@ func (m *Manager) notify(level NoticeLevel, h Hook, format string, args ...any) 
 // the same filters, or a new one. It returns the run's active hooks. On an
 // error the caller should still call Cleanup.
 func (m *Manager) Start(ctx context.Context, specs []HookSpec) ([]Hook, error) {
-	if l, ok := m.cfg.Store.(RunLocker); ok {
-		unlock, err := l.LockRun(ctx, m.cfg.RunID)
-		if err != nil {
-			return nil, fmt.Errorf("start run: %w", err)
-		}
-		m.mu.Lock()
-		m.unlock = unlock
-		m.mu.Unlock()
-	}
-	if err := m.cfg.Store.CreateRun(ctx, Run{ID: m.cfg.RunID, StartedAt: m.cfg.Now(), PublicURL: m.cfg.PublicURL}); err != nil {
-		return nil, fmt.Errorf("start run: %w", err)
+	if err := m.Join(ctx); err != nil {
+		return nil, err
 	}
 	reused, err := m.Reconcile(ctx)
 	if err != nil {
@@ -471,6 +470,56 @@ func (m *Manager) fail(ctx context.Context, log *slog.Logger, h Hook, note strin
 	m.notify(NoticeWarn, h, "webhook on %s not created: %s", h.Resource.GID, note)
 }
 
+// Join records the run in the store and takes its lock (a RunLocker store),
+// once: Start does it, and a replica that does not manage the webhooks yet
+// does it alone, so that the others see it alive.
+func (m *Manager) Join(ctx context.Context) error {
+	m.mu.Lock()
+	joined := m.joined
+	m.mu.Unlock()
+	if joined {
+		return nil
+	}
+	if l, ok := m.cfg.Store.(RunLocker); ok {
+		unlock, err := l.LockRun(ctx, m.cfg.RunID)
+		if err != nil {
+			return fmt.Errorf("start run: %w", err)
+		}
+		m.mu.Lock()
+		m.unlock = unlock
+		m.mu.Unlock()
+	}
+	if err := m.cfg.Store.CreateRun(ctx, Run{ID: m.cfg.RunID, StartedAt: m.cfg.Now(), PublicURL: m.cfg.PublicURL}); err != nil {
+		return fmt.Errorf("start run: %w", err)
+	}
+	m.mu.Lock()
+	m.joined = true
+	m.mu.Unlock()
+	return nil
+}
+
+// otherReplicasAlive reports whether another run on this public URL is
+// alive (with a RunLocker store); when unsure it says yes.
+func (m *Manager) otherReplicasAlive(ctx context.Context) bool {
+	l, ok := m.cfg.Store.(RunLocker)
+	if !ok {
+		return false
+	}
+	runs, err := m.cfg.Store.ListRuns(ctx)
+	if err != nil {
+		return true
+	}
+	for _, r := range runs {
+		if r.ID == m.cfg.RunID || r.PublicURL != m.cfg.PublicURL || !r.EndedAt.IsZero() {
+			continue
+		}
+		if alive, err := l.RunAlive(ctx, r.ID); alive || err != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // Reconcile settles the store's pending and active hooks with Asana:
 //   - a pending hook with a secret is adopted if Asana lists a webhook with
 //     exactly its target (a crash between handshake and 201), otherwise its
@@ -551,15 +600,19 @@ func (m *Manager) Reconcile(ctx context.Context) ([]Hook, error) {
 			m.notify(NoticeInfo, h, "webhook %s of an earlier run no longer exists in Asana", h.WebhookGID)
 			continue
 		}
-		if h.Keep && list[i].Target == h.Target && strings.HasPrefix(h.Target, m.cfg.PublicURL+HookPathPrefix) {
+		if (h.Keep || m.cfg.Replica) && list[i].Target == h.Target && strings.HasPrefix(h.Target, m.cfg.PublicURL+HookPathPrefix) {
+			what := "kept webhook"
+			if !h.Keep {
+				what = "webhook of a replica that stopped"
+			}
 			if err := m.cfg.Store.ReuseHook(ctx, h.ID, m.cfg.RunID, m.cfg.Keep); err != nil {
 				return nil, fmt.Errorf("reconcile: %w", err)
 			}
 			h.LastRunID, h.Keep = m.cfg.RunID, m.cfg.Keep
 			m.watch(h)
 			reused = append(reused, h)
-			log.Info("reusing kept webhook")
-			m.notify(NoticeInfo, h, "reusing kept webhook %s on %s %s -> %s", h.WebhookGID, orDash(h.Resource.ResourceType), h.Resource.GID, h.Target)
+			log.Info("reusing " + what)
+			m.notify(NoticeInfo, h, "reusing %s %s on %s %s -> %s", what, h.WebhookGID, orDash(h.Resource.ResourceType), h.Resource.GID, h.Target)
 			continue
 		}
 		why := "left by an earlier run"
@@ -742,6 +795,12 @@ func (m *Manager) Cleanup(ctx context.Context) ([]Hook, error) {
 	if m.cfg.Keep {
 		for _, h := range hooks {
 			m.notify(NoticeInfo, h, "keeping webhook %s on %s (--keep)", h.WebhookGID, h.Resource.GID)
+		}
+		return hooks, leftError(left)
+	}
+	if m.cfg.Replica && len(hooks) > 0 && m.otherReplicasAlive(ctx) {
+		for _, h := range hooks {
+			m.notify(NoticeInfo, h, "leaving webhook %s on %s to the other replicas on %s", h.WebhookGID, h.Resource.GID, m.cfg.PublicURL)
 		}
 		return hooks, leftError(left)
 	}
