@@ -130,8 +130,7 @@ type Inspector struct {
 
 	ui *uiServer
 
-	mu           sync.Mutex // guards leading, leadUnlock and the monitor's fields once started
-	leading      bool
+	mu           sync.Mutex // guards leadUnlock and the monitor's fields once started
 	leadUnlock   func() error
 	followCancel context.CancelFunc
 	followDone   chan struct{}
@@ -395,7 +394,7 @@ func (in *Inspector) lead(ctx context.Context, specs []inspector.HookSpec) error
 	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	in.mu.Lock()
-	in.monitorCancel, in.monitorDone, in.leading = cancel, done, true
+	in.monitorCancel, in.monitorDone = cancel, done
 	in.mu.Unlock()
 	go func() {
 		defer close(done)
@@ -574,22 +573,11 @@ func (in *Inspector) Close() error {
 			<-in.followDone
 		}
 		in.mu.Lock()
-		monitorCancel, monitorDone, leading := in.monitorCancel, in.monitorDone, in.leading
+		monitorCancel, monitorDone := in.monitorCancel, in.monitorDone
 		in.mu.Unlock()
 		if monitorCancel != nil {
 			monitorCancel()
 			<-monitorDone
-		}
-		if in.manager != nil && in.cfg.Replica && !leading {
-			// A replica that never managed the webhooks: if the one that
-			// did has stopped and no other is left to take over, its
-			// webhooks are this one's to settle (Cleanup deletes them
-			// unless another replica is alive).
-			if ok, err := in.tryLead(context.Background()); err == nil && ok {
-				if _, err := in.manager.Start(context.Background(), nil); err != nil {
-					errs = append(errs, fmt.Errorf("replica: settle the webhooks left: %w", err))
-				}
-			}
 		}
 		if in.manager != nil {
 			if in.cfg.Keep {

@@ -788,6 +788,13 @@ func (m *Manager) Cleanup(ctx context.Context) ([]Hook, error) {
 	}()
 	// Untrusted webhooks go even with --keep.
 	left := m.deleteRejected(ctx)
+	if m.cfg.Replica && !m.cfg.Keep && !m.otherReplicasAlive(ctx) {
+		// The last replica out settles what replicas that stopped left on
+		// the public URL: Reconcile makes them this run's, deleted below.
+		if _, err := m.Reconcile(ctx); err != nil {
+			m.log.Warn("replica: settle the webhooks of replicas that stopped", "err", err)
+		}
+	}
 	hooks, err := m.Hooks(ctx)
 	if err != nil {
 		return nil, errors.Join(err, leftError(left))
