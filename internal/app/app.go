@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asana-webhooks/asana-webhooks/asana"
@@ -135,7 +136,9 @@ type Inspector struct {
 	followCancel context.CancelFunc
 	followDone   chan struct{}
 
-	gateway  *gateway.Gateway
+	// fwd is the gateway, once started (a replica starts it when it takes
+	// over the webhooks).
+	fwd      atomic.Pointer[gateway.Gateway]
 	gwCancel context.CancelFunc
 	gwDone   chan struct{}
 	gwUnlock func() error
@@ -260,7 +263,8 @@ func (in *Inspector) Start(ctx context.Context) error {
 	}
 	in.printer = newPrinter(in.store, in.cfg.Stdout, in.cfg.Stderr, in.cfg.JSON, in.cfg.Verbose, in.log)
 
-	if in.cfg.ForwardTo != "" {
+	// Replicas forward from the one that manages the webhooks (see lead).
+	if in.cfg.ForwardTo != "" && !in.cfg.Replica {
 		if err := in.startGateway(ctx); err != nil {
 			return err
 		}
@@ -274,8 +278,8 @@ func (in *Inspector) Start(ctx context.Context) error {
 		OnDelivery: func(r inspector.RecordResult) {
 			in.printer.delivery(r)
 			in.ui.observe(r)
-			if in.gateway != nil {
-				in.gateway.Wake()
+			if g := in.fwd.Load(); g != nil {
+				g.Wake()
 			}
 			if in.cfg.OnDelivery != nil {
 				in.cfg.OnDelivery(r)
@@ -370,8 +374,14 @@ func (in *Inspector) Start(ctx context.Context) error {
 	return nil
 }
 
-// lead creates or reuses this run's webhooks and starts the health monitor.
+// lead creates or reuses this run's webhooks and starts the health monitor;
+// a replica starts forwarding here too.
 func (in *Inspector) lead(ctx context.Context, specs []inspector.HookSpec) error {
+	if in.cfg.Replica && in.cfg.ForwardTo != "" {
+		if err := in.startGateway(ctx); err != nil {
+			return err
+		}
+	}
 	m := in.manager
 	hooks, err := m.Start(ctx, specs)
 	if err != nil {
@@ -690,7 +700,8 @@ func (in *Inspector) startGateway(ctx context.Context) error {
 		in.printer.info("forwarding every delivery to %s (handshake done: the app has its secret)", in.cfg.ForwardTo)
 	}
 	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	in.gateway, in.gwCancel, in.gwDone = gw, cancel, make(chan struct{})
+	in.gwCancel, in.gwDone = cancel, make(chan struct{})
+	in.fwd.Store(gw)
 	go func() {
 		defer close(in.gwDone)
 		_ = gw.Run(gctx)

@@ -9,11 +9,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/asana-webhooks/asana-webhooks/asana"
 	"github.com/asana-webhooks/asana-webhooks/emulator/delivery"
 	"github.com/asana-webhooks/asana-webhooks/emulator/emulatortest"
 	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
+	"github.com/asana-webhooks/asana-webhooks/internal/postgres/pgtest"
 )
 
 // asanaApp is the user's app: an Asana webhook receiver as Asana's docs
@@ -178,5 +180,34 @@ func TestForwardBeforeTheAppIsUp(t *testing.T) {
 	})
 	if _, bad := a.got(); bad != 0 {
 		t.Errorf("%d deliveries reached the app with a bad signature", bad)
+	}
+}
+
+// TestReplicasForwardFromTheManager: with --replica, only the replica that
+// manages the webhooks forwards (the others would duplicate every delivery);
+// the one that takes over starts forwarding.
+func TestReplicasForwardFromTheManager(t *testing.T) {
+	srv := emulatortest.New(t)
+	a := &asanaApp{}
+	appSrv := httptest.NewServer(a)
+	defer appSrv.Close()
+	cfg := Config{Client: newClient(srv, srv.Token()), Resources: []string{srv.ProjectGID()}, DBPath: pgtest.Schema(t),
+		Replica: true, ReplicaPoll: 20 * time.Millisecond, ForwardTo: appSrv.URL + "/asana"}
+	first := start(t, cfg)
+	cfg.PublicURL = first.in.PublicURL()
+	second := start(t, cfg)
+	const forwarding = "forwarding every delivery to "
+	if !strings.Contains(first.stdout.String(), forwarding) || strings.Contains(second.stdout.String(), forwarding) {
+		t.Fatalf("want only the first replica forwarding:\nfirst:\n%s\nsecond:\n%s", first.stdout, second.stdout)
+	}
+	if second.in.fwd.Load() != nil {
+		t.Error("the second replica has a gateway while the first manages the webhooks")
+	}
+	if err := first.in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the second replica to forward", func() bool { return strings.Contains(second.stdout.String(), forwarding) })
+	if second.in.fwd.Load() == nil {
+		t.Error("the second replica took over but does not forward")
 	}
 }

@@ -104,7 +104,7 @@ func (in *Inspector) startUI(receiverAddr net.Addr) (*uiServer, error) {
 	cfg := webui.Config{
 		Reader: in.store, Actions: u.actions, Feed: u.feed, Logger: in.log, AllowedHosts: allowed, Now: in.cfg.Now,
 	}
-	if in.gateway != nil {
+	if in.cfg.ForwardTo != "" {
 		cfg.Forwarder = uiForwarder{in: in}
 	}
 	ui, err := webui.New(cfg)
@@ -399,6 +399,10 @@ func (f uiForwarder) Replay(ctx context.Context, deliveryID int64) (int, error) 
 	if err != nil {
 		return 0, err
 	}
-	ev := f.in.gateway.Send(ctx, det.Delivery)
+	g := f.in.fwd.Load()
+	if g == nil {
+		return 0, errors.New("this replica does not forward: the one that manages the webhooks does")
+	}
+	ev := g.Send(ctx, det.Delivery)
 	return ev.Status, ev.Err
 }
