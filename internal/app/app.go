@@ -8,7 +8,6 @@ package app
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -216,25 +215,6 @@ func ParsePublicURL(raw string) (string, error) {
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
-// ParseForwardURL checks the URL of the user's app (http or https, a host,
-// no credentials, no fragment) and returns it as given.
-func ParseForwardURL(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		return "", fmt.Errorf("forward URL %q: not a valid URL", raw)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return "", fmt.Errorf("forward URL %q: want an http:// or https:// URL, such as http://localhost:3000/asana/webhook", raw)
-	case u.Host == "" || u.Opaque != "":
-		return "", fmt.Errorf("forward URL %q: want an absolute URL, such as http://localhost:3000/asana/webhook", raw)
-	case u.User != nil:
-		return "", fmt.Errorf("forward URL %q: credentials are not allowed", u.Redacted())
-	case u.Fragment != "":
-		return "", fmt.Errorf("forward URL %q: want no fragment", raw)
-	}
-	return raw, nil
-}
-
 // Run starts the inspector, waits for ctx to end, then closes it. A start
 // failure is returned after the cleanup; a cancelled ctx is a normal end.
 func (in *Inspector) Run(ctx context.Context) error {
@@ -413,72 +393,6 @@ func (in *Inspector) lead(ctx context.Context, specs []inspector.HookSpec) error
 	return nil
 }
 
-// leadLockID names the lock of the replica that manages the webhooks on a
-// public URL.
-func leadLockID(publicURL string) string {
-	sum := sha256.Sum256([]byte(publicURL))
-	return "lead-" + hex.EncodeToString(sum[:16])
-}
-
-// tryLead takes the lock of the replica that manages the webhooks, unless
-// another replica holds it; it never waits for it.
-func (in *Inspector) tryLead(ctx context.Context) (bool, error) {
-	l, ok := in.store.(inspector.RunLocker)
-	if !ok {
-		return false, fmt.Errorf("--replica: this store (%T) cannot tell replicas apart", in.store)
-	}
-	id := leadLockID(in.publicURL)
-	alive, err := l.RunAlive(ctx, id)
-	if err != nil || alive {
-		return false, err
-	}
-	// Another replica may take it between the two calls: give up quickly
-	// rather than wait for it.
-	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	unlock, err := l.LockRun(lctx, id)
-	if err != nil {
-		return false, nil
-	}
-	in.mu.Lock()
-	in.leadUnlock = unlock
-	in.mu.Unlock()
-	return true, nil
-}
-
-// follow tries, every ReplicaPoll, to take over the webhooks from the
-// replica that manages them, until it does or the inspector closes.
-func (in *Inspector) follow(ctx context.Context, specs []inspector.HookSpec) {
-	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	in.followCancel = cancel
-	in.followDone = make(chan struct{})
-	go func() {
-		defer close(in.followDone)
-		tick := time.NewTicker(in.cfg.ReplicaPoll)
-		defer tick.Stop()
-		for {
-			select {
-			case <-fctx.Done():
-				return
-			case <-tick.C:
-			}
-			leading, err := in.tryLead(fctx)
-			if err != nil {
-				in.log.Warn("replica: cannot take over the webhooks", "err", err)
-				continue
-			}
-			if !leading {
-				continue
-			}
-			in.printer.info("replica: the inspector that managed the webhooks on %s stopped; this one takes over", in.publicURL)
-			if err := in.lead(fctx, specs); err != nil && fctx.Err() == nil {
-				in.printer.info("warning: replica: taking over the webhooks failed: %v", err)
-			}
-			return
-		}
-	}()
-}
-
 // specs resolves the workspace (and, for projects, the name) of every
 // resource.
 func (in *Inspector) specs(ctx context.Context) ([]inspector.HookSpec, error) {
@@ -650,61 +564,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// startGateway prepares the gateway to cfg.ForwardTo (the handshake with the
-// app, the first time) and starts forwarding.
-func (in *Inspector) startGateway(ctx context.Context) error {
-	st, ok := in.store.(gateway.Store)
-	if !ok {
-		return fmt.Errorf("--forward-to: this store (%T) cannot keep the gateway's state", in.store)
-	}
-	gw, err := gateway.New(gateway.Config{
-		Store:      st,
-		URL:        in.cfg.ForwardTo,
-		HTTPClient: in.cfg.ForwardClient,
-		UserAgent:  "asana-webhooks gateway",
-		Logger:     in.log,
-		OnEvent:    in.printer.forwarded,
-	})
-	if err != nil {
-		return err
-	}
-	// One gateway per app and database: two would both forward every
-	// delivery, and their first handshakes would race.
-	if l, ok := in.store.(inspector.RunLocker); ok {
-		sum := sha256.Sum256([]byte(in.cfg.ForwardTo))
-		lockID := "forward-" + hex.EncodeToString(sum[:16])
-		alive, err := l.RunAlive(ctx, lockID)
-		if err != nil {
-			return fmt.Errorf("--forward-to: %w", err)
-		}
-		if alive {
-			return fmt.Errorf("--forward-to: another inspector on this database is already forwarding to %s; run the gateway in one of them", in.cfg.ForwardTo)
-		}
-		if in.gwUnlock, err = l.LockRun(ctx, lockID); err != nil {
-			return fmt.Errorf("--forward-to: %w", err)
-		}
-	}
-	resumed, err := gw.Prepare(ctx)
-	switch {
-	case errors.Is(err, gateway.ErrHandshake):
-		// The app may not be running yet: the gateway keeps trying.
-		in.printer.info("warning: forwarding to %s: %v; trying again until it does, deliveries wait in the database",
-			in.cfg.ForwardTo, err)
-	case err != nil:
-		return fmt.Errorf("--forward-to: %w", err)
-	case resumed:
-		in.printer.info("forwarding every delivery to %s (handshake done: the app has its new secret; what an earlier run left is forwarded first)", in.cfg.ForwardTo)
-	default:
-		in.printer.info("forwarding every delivery to %s (handshake done: the app has its secret)", in.cfg.ForwardTo)
-	}
-	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	in.gwCancel, in.gwDone = cancel, make(chan struct{})
-	in.fwd.Store(gw)
-	go func() {
-		defer close(in.gwDone)
-		_ = gw.Run(gctx)
-	}()
-	return nil
 }
