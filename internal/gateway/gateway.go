@@ -364,35 +364,33 @@ func (g *Gateway) forward(ctx context.Context, d inspector.Delivery) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if refusedSignature(ev) {
-			if !renewed {
-				// The app may have lost its secret (it restarted): hand it
-				// a new one, then send again at once.
-				renewed = true
-				ev.Renew = true
-				if g.cfg.OnEvent != nil {
-					g.cfg.OnEvent(ev)
-				}
-				err := g.renew(ctx)
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				if err == nil {
-					if g.cfg.OnEvent != nil {
-						g.cfg.OnEvent(Event{Handshake: true})
-					}
-					continue
-				}
+		if refusedSignature(ev) && !renewed {
+			// The app may have lost its secret (it restarted): hand it a
+			// new one, then send again at once.
+			renewed = true
+			ev.Renew = true
+			if g.cfg.OnEvent != nil {
+				g.cfg.OnEvent(ev)
+			}
+			err := g.renew(ctx)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err != nil {
 				// Run tries the handshake until the app completes one,
 				// then this delivery comes again.
 				g.mu.Lock()
 				g.stale = true
 				g.mu.Unlock()
 				return errStale
-			} else {
-				ev.FreshSecret = true
 			}
+			if g.cfg.OnEvent != nil {
+				g.cfg.OnEvent(Event{Handshake: true})
+			}
+			continue
 		}
+		// Refused again, with the secret the app echoed moments ago.
+		ev.FreshSecret = refusedSignature(ev)
 		now := g.cfg.Now()
 		if first.IsZero() {
 			first = now
