@@ -247,6 +247,17 @@ func TestRestartResumes(t *testing.T) {
 	e.record("1")
 	g.Wake()
 	waitFor(t, "the first delivery", func() bool { b, _ := a.got(); return len(b) >= 1 })
+	// Stopped only once the cursor has moved past it: stopped while the
+	// app's answer is on its way, the gateway would rightly send it again
+	// (at least once), which this test is not about.
+	last, err := e.store.ListDeliveries(t.Context(), inspector.DeliveryFilter{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the cursor past the first delivery", func() bool {
+		target, err := e.store.ForwardTarget(t.Context(), g.cfg.URL)
+		return err == nil && target.Cursor >= last[0].ID
+	})
 	stop()
 	e.record("2") // while the gateway is down
 	g2, _, _ := e.start(a, nil)
