@@ -2,8 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -52,8 +50,7 @@ func (in *Inspector) startGateway(ctx context.Context) error {
 	// One gateway per app and database: two would both forward every
 	// delivery, and their first handshakes would race.
 	if l, ok := in.store.(inspector.RunLocker); ok {
-		sum := sha256.Sum256([]byte(in.cfg.ForwardTo))
-		lockID := "forward-" + hex.EncodeToString(sum[:16])
+		lockID := lockName("forward", in.cfg.ForwardTo)
 		alive, err := l.RunAlive(ctx, lockID)
 		if err != nil {
 			return fmt.Errorf("--forward-to: %w", err)

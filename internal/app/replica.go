@@ -10,11 +10,13 @@ import (
 	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
 )
 
-// leadLockID names the lock of the replica that manages the webhooks on a
-// public URL.
-func leadLockID(publicURL string) string {
-	sum := sha256.Sum256([]byte(publicURL))
-	return "lead-" + hex.EncodeToString(sum[:16])
+// lockName names a lock beside the run locks (inspector.RunLocker), for what
+// one process at a time may do: kind ("lead" for the replica that manages
+// the webhooks on a public URL, "forward" for the gateway to an app) and a
+// digest of key, which may be any string.
+func lockName(kind, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return kind + "-" + hex.EncodeToString(sum[:16])
 }
 
 // tryLead takes the lock of the replica that manages the webhooks, unless
@@ -24,7 +26,7 @@ func (in *Inspector) tryLead(ctx context.Context) (bool, error) {
 	if !ok {
 		return false, fmt.Errorf("--replica: this store (%T) cannot tell replicas apart", in.store)
 	}
-	id := leadLockID(in.publicURL)
+	id := lockName("lead", in.publicURL)
 	alive, err := l.RunAlive(ctx, id)
 	if err != nil || alive {
 		return false, err
