@@ -2,73 +2,35 @@ package app
 
 import (
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/asana-webhooks/asana-webhooks/asana"
 	"github.com/asana-webhooks/asana-webhooks/emulator/delivery"
 	"github.com/asana-webhooks/asana-webhooks/emulator/emulatortest"
+	"github.com/asana-webhooks/asana-webhooks/internal/gateway/gatewaytest"
 	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
 	"github.com/asana-webhooks/asana-webhooks/internal/postgres/pgtest"
 )
-
-// asanaApp is the user's app: an Asana webhook receiver as Asana's docs
-// describe it (echo the handshake's secret, verify each delivery with it).
-type asanaApp struct {
-	mu     sync.Mutex
-	secret string
-	bodies []string
-	bad    int
-}
-
-func (a *asanaApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if s := r.Header.Get(asana.HeaderSecret); s != "" {
-		a.secret = s
-		w.Header().Set(asana.HeaderSecret, s)
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	if !asana.Verify(asana.NewSecret(a.secret), body, r.Header.Get(asana.HeaderSignature)) {
-		a.bad++
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	}
-	a.bodies = append(a.bodies, string(body))
-	w.WriteHeader(http.StatusOK)
-}
-
-func (a *asanaApp) got() ([]string, int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return slices.Clone(a.bodies), a.bad
-}
 
 // TestForwardToApp: with ForwardTo, the user's app gets every delivery
 // Asana (the emulator) sent the inspector, byte for byte, signed with the
 // secret of its own handshake; the terminal says so.
 func TestForwardToApp(t *testing.T) {
 	srv := emulatortest.New(t)
-	a := &asanaApp{}
-	appSrv := httptest.NewServer(a)
-	defer appSrv.Close()
+	a := gatewaytest.New(t)
+	a.Accept(http.StatusOK)
 	h := start(t, Config{Client: newClient(srv, srv.Token()), Resources: []string{srv.ProjectGID()}, DBPath: dbPath(t),
-		ForwardTo: appSrv.URL + "/asana/webhook", UI: true})
+		ForwardTo: a.URL + "/asana/webhook", UI: true})
 	hooks := runHooks(t, h.in)
 	task, err := srv.CreateTask(srv.Token(), srv.ProjectGID(), "forwarded")
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the task's delivery at the app", func() bool {
-		bodies, _ := a.got()
+		bodies := a.Bodies()
 		return slices.ContainsFunc(bodies, func(b string) bool { return strings.Contains(b, task) })
 	})
 	// Every delivery the emulator made (and the inspector acknowledged)
@@ -82,8 +44,8 @@ func TestForwardToApp(t *testing.T) {
 		}
 		return sent
 	}
-	waitFor(t, "the app to have what Asana sent", func() bool { bodies, _ := a.got(); return slices.Equal(bodies, sentBodies()) })
-	if _, bad := a.got(); bad != 0 {
+	waitFor(t, "the app to have what Asana sent", func() bool { return slices.Equal(a.Bodies(), sentBodies()) })
+	if bad := a.Bad(); bad != 0 {
 		t.Errorf("%d deliveries reached the app with a bad signature", bad)
 	}
 	// The terminal prints from its own goroutine.
@@ -95,14 +57,12 @@ func TestForwardToApp(t *testing.T) {
 	if hb, fw := strings.Index(h.stdout.String(), ")  heartbeat\n"), strings.Index(h.stdout.String(), "-> forwarded delivery"); hb < 0 || fw < hb {
 		t.Errorf("the first forward is shown before the first delivery (heartbeat at %d, forward at %d):\n%s", hb, fw, h.stdout)
 	}
-	for _, want := range []string{"forwarding every delivery to " + appSrv.URL + "/asana/webhook (handshake done", "-> forwarded delivery"} {
+	for _, want := range []string{"forwarding every delivery to " + a.URL + "/asana/webhook (handshake done", "-> forwarded delivery"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	a.mu.Lock()
-	secret := a.secret
-	a.mu.Unlock()
+	secret := a.Secret()
 	if secret == "" || strings.Contains(out, secret) {
 		t.Error("no handshake reached the app, or its secret was printed")
 	}
@@ -127,7 +87,7 @@ func TestForwardToApp(t *testing.T) {
 	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || !strings.HasSuffix(loc, "?replayed=200") {
 		t.Errorf("replay: %d to %q, want 303 to ?replayed=200", res.StatusCode, loc)
 	}
-	bodies, bad := a.got()
+	bodies, bad := a.Bodies(), a.Bad()
 	if n := countOf(bodies, string(replayed.Body)); n != 2 || bad != 0 {
 		t.Errorf("after the replay the app has the task's delivery %d times (bad signatures %d), want 2", n, bad)
 	}
@@ -147,38 +107,24 @@ func countOf(ss []string, s string) int {
 // not answer the handshake yet, says so, and forwards once it does.
 func TestForwardBeforeTheAppIsUp(t *testing.T) {
 	srv := emulatortest.New(t)
-	a := &asanaApp{}
-	var mu sync.Mutex
-	up := false
-	appSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		isUp := up
-		mu.Unlock()
-		if !isUp {
-			w.WriteHeader(http.StatusBadGateway)
-			return
-		}
-		a.ServeHTTP(w, r)
-	}))
-	defer appSrv.Close()
+	a := gatewaytest.New(t)
+	a.Down(http.StatusBadGateway) // not up yet
 	h := start(t, Config{Client: newClient(srv, srv.Token()), Resources: []string{srv.ProjectGID()}, DBPath: dbPath(t),
-		ForwardTo: appSrv.URL + "/asana"})
-	if out := h.stdout.String(); !strings.Contains(out, "warning: forwarding to "+appSrv.URL+"/asana: handshake with") ||
+		ForwardTo: a.URL + "/asana"})
+	if out := h.stdout.String(); !strings.Contains(out, "warning: forwarding to "+a.URL+"/asana: handshake with") ||
 		!strings.Contains(out, "502 Bad Gateway") {
 		t.Errorf("no warning that the app did not complete the handshake:\n%s", out)
 	}
-	mu.Lock()
-	up = true
-	mu.Unlock()
+	a.Down(0)
 	task, err := srv.CreateTask(srv.Token(), srv.ProjectGID(), "once the app is up")
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the task's delivery at the app", func() bool {
-		bodies, _ := a.got()
+		bodies := a.Bodies()
 		return slices.ContainsFunc(bodies, func(b string) bool { return strings.Contains(b, task) })
 	})
-	if _, bad := a.got(); bad != 0 {
+	if bad := a.Bad(); bad != 0 {
 		t.Errorf("%d deliveries reached the app with a bad signature", bad)
 	}
 }
@@ -188,11 +134,9 @@ func TestForwardBeforeTheAppIsUp(t *testing.T) {
 // the one that takes over starts forwarding.
 func TestReplicasForwardFromTheManager(t *testing.T) {
 	srv := emulatortest.New(t)
-	a := &asanaApp{}
-	appSrv := httptest.NewServer(a)
-	defer appSrv.Close()
+	a := gatewaytest.New(t)
 	cfg := Config{Client: newClient(srv, srv.Token()), Resources: []string{srv.ProjectGID()}, DBPath: pgtest.Schema(t),
-		Replica: true, ReplicaPoll: 20 * time.Millisecond, ForwardTo: appSrv.URL + "/asana"}
+		Replica: true, ReplicaPoll: 20 * time.Millisecond, ForwardTo: a.URL + "/asana"}
 	first := start(t, cfg)
 	cfg.PublicURL = first.in.PublicURL()
 	second := start(t, cfg)

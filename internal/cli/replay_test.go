@@ -2,16 +2,13 @@ package cli
 
 import (
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/asana-webhooks/asana-webhooks/asana"
+	"github.com/asana-webhooks/asana-webhooks/internal/gateway/gatewaytest"
 	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
 	"github.com/asana-webhooks/asana-webhooks/internal/sqlite"
 )
@@ -23,21 +20,8 @@ import (
 func TestDeliveriesReplay(t *testing.T) {
 	ctx := t.Context()
 	const secret = "replay-secret-6f1e"
-	var mu sync.Mutex
-	var got []string
-	refuse := false
-	appSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		defer mu.Unlock()
-		if refuse || !asana.Verify(asana.NewSecret(secret), body, r.Header.Get(asana.HeaderSignature)) {
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		got = append(got, string(body))
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer appSrv.Close()
+	appSrv := gatewaytest.New(t)
+	appSrv.SetSecret(secret) // as if inspect --forward-to had done the handshake
 	url := appSrv.URL + "/asana/webhook"
 
 	db := filepath.Join(t.TempDir(), "inspector.db")
@@ -71,11 +55,9 @@ func TestDeliveriesReplay(t *testing.T) {
 	if r.code != ExitOK || !strings.Contains(r.stdout, "delivery "+id+" (events): 204 No Content") {
 		t.Fatalf("replay: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
-	mu.Lock()
-	if len(got) != 1 || got[0] != body {
+	if got := appSrv.Bodies(); len(got) != 1 || got[0] != body {
 		t.Errorf("the app got %q, want the stored body once", got)
 	}
-	mu.Unlock()
 	if strings.Contains(r.stdout+r.stderr, secret) {
 		t.Error("the secret was printed")
 	}
@@ -95,9 +77,7 @@ func TestDeliveriesReplay(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mu.Lock()
-			refuse = tt.refuse
-			mu.Unlock()
+			appSrv.Refuse(tt.refuse)
 			r := run(t, invocation{args: append([]string{"deliveries", "replay", "--db", db}, tt.args...)})
 			if r.code != tt.code || !strings.Contains(r.stderr, tt.want) {
 				t.Errorf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, tt.code, tt.want)

@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +26,7 @@ import (
 	"github.com/asana-webhooks/asana-webhooks/emulator"
 	"github.com/asana-webhooks/asana-webhooks/emulator/clock"
 	"github.com/asana-webhooks/asana-webhooks/emulator/delivery"
-	"github.com/asana-webhooks/asana-webhooks/internal/gateway"
+	"github.com/asana-webhooks/asana-webhooks/internal/gateway/gatewaytest"
 	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
 	"github.com/asana-webhooks/asana-webhooks/internal/sqlite"
 )
@@ -91,11 +90,11 @@ func TestCrashRecovery(t *testing.T) {
 
 	// The user's app, to which the child forwards every delivery
 	// (--forward-to): it must get each one stored, whatever the kills.
-	userApp := newForwardApp(t)
+	userApp := gatewaytest.New(t)
 
 	dir := t.TempDir()
 	c := &child{
-		forwardTo: userApp.srv.URL + "/asana",
+		forwardTo: userApp.URL + "/asana",
 		t:         t,
 		bin:       bin,
 		dir:       dir,
@@ -195,55 +194,13 @@ func TestCrashRecovery(t *testing.T) {
 		forwarded.stored, forwarded.repeated, forwarded.refused)
 }
 
-// forwardApp is the user's app of the gateway: it echoes each handshake's
-// secret and records, by the gateway's delivery-id header, every delivery
-// whose signature verifies with the latest one.
-type forwardApp struct {
-	srv *httptest.Server
-
-	mu     sync.Mutex
-	secret string
-	got    map[string]int // delivery id -> receipts
-	bodies map[string]string
-	bad    int
-}
-
-func newForwardApp(t *testing.T) *forwardApp {
-	t.Helper()
-	a := &forwardApp{got: map[string]int{}, bodies: map[string]string{}}
-	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			return // the child died mid-request
-		}
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		if s := r.Header.Get(asana.HeaderSecret); s != "" {
-			a.secret = s
-			w.Header().Set(asana.HeaderSecret, s)
-			return
-		}
-		if !asana.Verify(asana.NewSecret(a.secret), body, r.Header.Get(asana.HeaderSignature)) {
-			a.bad++
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		id := r.Header.Get(gateway.HeaderDeliveryID)
-		a.got[id]++
-		a.bodies[id] = string(body)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(a.srv.Close)
-	return a
-}
-
 // forwardCount is what waitForwarded found: the deliveries stored, those the
 // app got more than once, and the forwards it refused for their signature.
 type forwardCount struct{ stored, repeated, refused int }
 
 // waitForwarded waits until the app has every delivery stored in the
 // database at db, each with its stored body, and returns the counts.
-func waitForwarded(t *testing.T, a *forwardApp, db string) forwardCount {
+func waitForwarded(t *testing.T, a *gatewaytest.App, db string) forwardCount {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, db, sqlite.Options{ReadOnly: true})
@@ -265,16 +222,20 @@ func waitForwarded(t *testing.T, a *forwardApp, db string) forwardCount {
 			all = append(all, ds...)
 			after = ds[len(ds)-1].ID
 		}
-		a.mu.Lock()
+		got := map[string]int{}       // delivery id -> receipts
+		bodies := map[string]string{} // delivery id -> the latest body received
+		for _, r := range a.Received() {
+			got[r.ID]++
+			bodies[r.ID] = r.Body
+		}
 		var missing []int64
 		count := forwardCount{stored: len(all)}
 		for _, d := range all {
 			id := fmt.Sprint(d.ID)
-			switch n := a.got[id]; {
+			switch n := got[id]; {
 			case n == 0:
 				missing = append(missing, d.ID)
-			case a.bodies[id] != string(d.Body):
-				a.mu.Unlock()
+			case bodies[id] != string(d.Body):
 				t.Fatalf("delivery %d reached the app with another body than the one stored", d.ID)
 			case n > 1:
 				count.repeated++
@@ -282,8 +243,7 @@ func waitForwarded(t *testing.T, a *forwardApp, db string) forwardCount {
 		}
 		// A delivery signed before a kill with the secret the next start
 		// replaced may be refused once; it is sent again, and counted above.
-		count.refused = a.bad
-		a.mu.Unlock()
+		count.refused = a.Bad()
 		if len(missing) == 0 {
 			return count
 		}

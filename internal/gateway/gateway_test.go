@@ -15,81 +15,10 @@ import (
 	"time"
 
 	"github.com/asana-webhooks/asana-webhooks/asana"
+	"github.com/asana-webhooks/asana-webhooks/internal/gateway/gatewaytest"
 	"github.com/asana-webhooks/asana-webhooks/internal/inspector"
 	"github.com/asana-webhooks/asana-webhooks/internal/sqlite"
 )
-
-// app is the user's app as a test sees it: it answers the handshake as an
-// Asana receiver should (storing the secret), verifies every delivery with
-// it, and records what it accepted. fail makes it answer 500 to the next
-// deliveries.
-type app struct {
-	srv *httptest.Server
-
-	mu       sync.Mutex
-	secret   string
-	bodies   []string
-	ids      []string
-	bad      int // deliveries whose signature did not verify
-	fail     int
-	noEcho   bool
-	attempts int
-	// down answers 503 to everything, handshakes included; broken
-	// refuses every delivery with 401, whatever its signature.
-	down, broken bool
-}
-
-func newApp(t *testing.T) *app {
-	t.Helper()
-	a := &app{}
-	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		if a.down {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		if s := r.Header.Get(asana.HeaderSecret); s != "" {
-			if a.noEcho {
-				w.WriteHeader(http.StatusOK)
-				return
-			}
-			a.secret = s
-			w.Header().Set(asana.HeaderSecret, s)
-			w.WriteHeader(http.StatusOK)
-			return
-		}
-		a.attempts++
-		if a.broken || !asana.Verify(asana.NewSecret(a.secret), body, r.Header.Get(asana.HeaderSignature)) {
-			a.bad++
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		if a.fail > 0 {
-			a.fail--
-			w.WriteHeader(http.StatusInternalServerError)
-			return
-		}
-		a.bodies = append(a.bodies, string(body))
-		a.ids = append(a.ids, r.Header.Get(HeaderDeliveryID))
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(a.srv.Close)
-	return a
-}
-
-func (a *app) secretNow() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.secret
-}
-
-func (a *app) got() (bodies []string, bad int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return slices.Clone(a.bodies), a.bad
-}
 
 // env is a SQLite store with one active hook.
 type env struct {
@@ -135,11 +64,11 @@ func (e *env) record(n string) string {
 
 // start prepares and runs a gateway to a until the test ends, with
 // recorded, instant sleeps.
-func (e *env) start(a *app, mod func(*Config)) (*Gateway, func() []Event, func()) {
+func (e *env) start(a *gatewaytest.App, mod func(*Config)) (*Gateway, func() []Event, func()) {
 	e.t.Helper()
 	var mu sync.Mutex
 	events := &[]Event{}
-	cfg := Config{Store: e.store, URL: a.srv.URL + "/asana?from=inspector", Poll: 20 * time.Millisecond,
+	cfg := Config{Store: e.store, URL: a.URL + "/asana?from=inspector", Poll: 20 * time.Millisecond,
 		OnEvent: func(ev Event) { mu.Lock(); *events = append(*events, ev); mu.Unlock() },
 		Sleep:   func(ctx context.Context, d time.Duration) error { return ctx.Err() }}
 	if mod != nil {
@@ -178,9 +107,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestForwardsInOrderSigned(t *testing.T) {
 	e := newEnv(t)
 	e.record("before") // stored before the gateway: not forwarded
-	a := newApp(t)
+	a := gatewaytest.New(t)
 	g, _, _ := e.start(a, nil)
-	if a.secretNow() == "" {
+	if a.Secret() == "" {
 		t.Fatal("no handshake reached the app")
 	}
 	var want []string
@@ -188,12 +117,12 @@ func TestForwardsInOrderSigned(t *testing.T) {
 		want = append(want, e.record(n))
 		g.Wake()
 	}
-	waitFor(t, "four deliveries", func() bool { b, _ := a.got(); return len(b) >= 4 })
-	got, bad := a.got()
+	waitFor(t, "four deliveries", func() bool { return len(a.Bodies()) >= 4 })
+	got, bad := a.Bodies(), a.Bad()
 	if !slices.Equal(got, want) || bad != 0 {
 		t.Errorf("the app got %q (bad signatures: %d), want %q", got, bad, want)
 	}
-	target, err := e.store.ForwardTarget(t.Context(), a.srv.URL+"/asana?from=inspector")
+	target, err := e.store.ForwardTarget(t.Context(), a.URL+"/asana?from=inspector")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +131,7 @@ func TestForwardsInOrderSigned(t *testing.T) {
 		target, _ = e.store.ForwardTarget(t.Context(), target.URL)
 		return target.Cursor == last[0].ID
 	})
-	if target.Secret.Reveal() != a.secretNow() {
+	if target.Secret.Reveal() != a.Secret() {
 		t.Error("the stored secret is not the one the app echoed")
 	}
 }
@@ -211,8 +140,8 @@ func TestForwardsInOrderSigned(t *testing.T) {
 // time, after waits of 1 s then 2 s; nothing after it overtakes it.
 func TestRetriesThenDelivers(t *testing.T) {
 	e := newEnv(t)
-	a := newApp(t)
-	a.fail = 2
+	a := gatewaytest.New(t)
+	a.Fail(2)
 	var mu sync.Mutex
 	var waits []time.Duration
 	g, _, _ := e.start(a, func(c *Config) {
@@ -225,8 +154,8 @@ func TestRetriesThenDelivers(t *testing.T) {
 	})
 	first, second := e.record("1"), e.record("2")
 	g.Wake()
-	waitFor(t, "both deliveries", func() bool { b, _ := a.got(); return len(b) >= 2 })
-	got, _ := a.got()
+	waitFor(t, "both deliveries", func() bool { return len(a.Bodies()) >= 2 })
+	got := a.Bodies()
 	if !slices.Equal(got, []string{first, second}) {
 		t.Errorf("the app got %q, want the first then the second", got)
 	}
@@ -241,12 +170,12 @@ func TestRetriesThenDelivers(t *testing.T) {
 // app a new secret and forwards only what it had not, signed with it.
 func TestRestartResumes(t *testing.T) {
 	e := newEnv(t)
-	a := newApp(t)
+	a := gatewaytest.New(t)
 	g, _, stop := e.start(a, nil)
-	secret := a.secretNow()
+	secret := a.Secret()
 	e.record("1")
 	g.Wake()
-	waitFor(t, "the first delivery", func() bool { b, _ := a.got(); return len(b) >= 1 })
+	waitFor(t, "the first delivery", func() bool { return len(a.Bodies()) >= 1 })
 	// Stopped only once the cursor has moved past it: stopped while the
 	// app's answer is on its way, the gateway would rightly send it again
 	// (at least once), which this test is not about.
@@ -262,10 +191,10 @@ func TestRestartResumes(t *testing.T) {
 	e.record("2") // while the gateway is down
 	g2, _, _ := e.start(a, nil)
 	g2.Wake()
-	waitFor(t, "the second delivery", func() bool { b, _ := a.got(); return len(b) >= 2 })
-	got, _ := a.got()
-	if len(got) != 2 || !strings.Contains(got[1], `"2"`) || a.secretNow() == secret {
-		t.Errorf("after the restart the app got %q (new handshake: %v), want the second delivery once, after a new handshake", got, a.secretNow() != secret)
+	waitFor(t, "the second delivery", func() bool { return len(a.Bodies()) >= 2 })
+	got := a.Bodies()
+	if len(got) != 2 || !strings.Contains(got[1], `"2"`) || a.Secret() == secret {
+		t.Errorf("after the restart the app got %q (new handshake: %v), want the second delivery once, after a new handshake", got, a.Secret() != secret)
 	}
 }
 
@@ -273,8 +202,8 @@ func TestRestartResumes(t *testing.T) {
 // is given up, said so, and the next one goes.
 func TestGivesUpAfterMaxAge(t *testing.T) {
 	e := newEnv(t)
-	a := newApp(t)
-	a.fail = 1 << 30
+	a := gatewaytest.New(t)
+	a.Fail(1 << 30)
 	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	g, events, _ := e.start(a, func(c *Config) {
@@ -292,13 +221,11 @@ func TestGivesUpAfterMaxAge(t *testing.T) {
 	waitFor(t, "the delivery given up", func() bool {
 		return slices.ContainsFunc(events(), func(ev Event) bool { return ev.GaveUp })
 	})
-	a.mu.Lock()
-	a.fail = 0
-	a.mu.Unlock()
+	a.Fail(0)
 	next := e.record("next")
 	g.Wake()
-	waitFor(t, "the next delivery", func() bool { b, _ := a.got(); return len(b) >= 1 })
-	if got, _ := a.got(); !slices.Equal(got, []string{next}) {
+	waitFor(t, "the next delivery", func() bool { return len(a.Bodies()) >= 1 })
+	if got := a.Bodies(); !slices.Equal(got, []string{next}) {
 		t.Errorf("the app got %q, want only the next delivery", got)
 	}
 	var gaveUp []Event
@@ -359,11 +286,11 @@ func TestHandshakeRefused(t *testing.T) {
 // delivery again, signed, without touching the cursor.
 func TestSendForReplay(t *testing.T) {
 	e := newEnv(t)
-	a := newApp(t)
+	a := gatewaytest.New(t)
 	g, _, stop := e.start(a, nil)
 	body := e.record("again")
 	g.Wake()
-	waitFor(t, "the delivery", func() bool { b, _ := a.got(); return len(b) >= 1 })
+	waitFor(t, "the delivery", func() bool { return len(a.Bodies()) >= 1 })
 	stop()
 	ds, err := e.store.ListDeliveries(t.Context(), inspector.DeliveryFilter{Limit: 1})
 	if err != nil {
@@ -379,36 +306,30 @@ func TestSendForReplay(t *testing.T) {
 	if ev := r.Send(t.Context(), ds[0]); !ev.OK() {
 		t.Fatalf("Send = %+v", ev)
 	}
-	got, bad := a.got()
+	got, bad := a.Bodies(), a.Bad()
 	if !slices.Equal(got, []string{body, body}) || bad != 0 {
 		t.Errorf("the app got %q (bad %d), want the delivery twice", got, bad)
 	}
-	other, _ := New(Config{Store: e.store, URL: a.srv.URL + "/elsewhere"})
+	other, _ := New(Config{Store: e.store, URL: a.URL + "/elsewhere"})
 	if err := other.Use(t.Context()); err == nil {
 		t.Error("Use of a URL with no handshake on record succeeded")
 	}
 	var ids []string
-	a.mu.Lock()
-	ids = slices.Clone(a.ids)
-	a.mu.Unlock()
+	for _, r := range a.Received() {
+		ids = append(ids, r.ID)
+	}
 	if want := fmt.Sprint(ds[0].ID); len(ids) != 2 || ids[0] != want || ids[1] != want {
 		t.Errorf("%s headers %q, want %s twice", HeaderDeliveryID, ids, want)
 	}
 }
 
-func (a *app) set(fn func(a *app)) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	fn(a)
-}
-
 // startWith is start for an app that may refuse the handshake at first:
 // Prepare's error is returned instead of failing the test.
-func (e *env) startWith(a *app, mod func(*Config)) (*Gateway, func() []Event, error) {
+func (e *env) startWith(a *gatewaytest.App, mod func(*Config)) (*Gateway, func() []Event, error) {
 	e.t.Helper()
 	var mu sync.Mutex
 	var events []Event
-	cfg := Config{Store: e.store, URL: a.srv.URL + "/asana", Poll: 20 * time.Millisecond,
+	cfg := Config{Store: e.store, URL: a.URL + "/asana", Poll: 20 * time.Millisecond,
 		OnEvent: func(ev Event) { mu.Lock(); events = append(events, ev); mu.Unlock() },
 		Sleep:   func(ctx context.Context, d time.Duration) error { time.Sleep(time.Millisecond); return ctx.Err() }}
 	if mod != nil {
@@ -431,8 +352,8 @@ func (e *env) startWith(a *app, mod func(*Config)) (*Gateway, func() []Event, er
 // is up it gets a secret and the deliveries stored meanwhile.
 func TestHandshakeRetriedUntilTheAppIsUp(t *testing.T) {
 	e := newEnv(t)
-	a := newApp(t)
-	a.set(func(a *app) { a.down = true })
+	a := gatewaytest.New(t)
+	a.Down(http.StatusServiceUnavailable)
 	g, events, err := e.startWith(a, nil)
 	if !errors.Is(err, ErrHandshake) {
 		t.Fatalf("Prepare with the app down = %v, want ErrHandshake", err)
@@ -448,9 +369,9 @@ func TestHandshakeRetriedUntilTheAppIsUp(t *testing.T) {
 		}
 		return n >= 2
 	})
-	a.set(func(a *app) { a.down = false })
-	waitFor(t, "the delivery once the app is up", func() bool { b, _ := a.got(); return len(b) >= 1 })
-	if got, bad := a.got(); !slices.Equal(got, []string{body}) || bad != 0 {
+	a.Down(0)
+	waitFor(t, "the delivery once the app is up", func() bool { return len(a.Bodies()) >= 1 })
+	if got, bad := a.Bodies(), a.Bad(); !slices.Equal(got, []string{body}) || bad != 0 {
 		t.Errorf("the app got %q (bad %d), want the delivery stored while it was down", got, bad)
 	}
 	if !slices.ContainsFunc(events(), func(ev Event) bool { return ev.Handshake && ev.Err == nil }) {
@@ -463,16 +384,16 @@ func TestHandshakeRetriedUntilTheAppIsUp(t *testing.T) {
 // secret and sends the delivery again, once.
 func TestRenewsWhenTheAppLosesItsSecret(t *testing.T) {
 	e := newEnv(t)
-	a := newApp(t)
+	a := gatewaytest.New(t)
 	g, events, err := e.startWith(a, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.set(func(a *app) { a.secret = "" }) // the app restarted
+	a.SetSecret("") // the app restarted
 	body := e.record("after the restart")
 	g.Wake()
-	waitFor(t, "the delivery after a new handshake", func() bool { b, _ := a.got(); return len(b) >= 1 })
-	if got, _ := a.got(); !slices.Equal(got, []string{body}) {
+	waitFor(t, "the delivery after a new handshake", func() bool { return len(a.Bodies()) >= 1 })
+	if got := a.Bodies(); !slices.Equal(got, []string{body}) {
 		t.Errorf("the app got %q, want the delivery once", got)
 	}
 	evs := events()
@@ -488,8 +409,8 @@ func TestRenewsWhenTheAppLosesItsSecret(t *testing.T) {
 // gateway says so (FreshSecret) instead of renewing again.
 func TestFreshSecretRefused(t *testing.T) {
 	e := newEnv(t)
-	a := newApp(t)
-	a.set(func(a *app) { a.broken = true })
+	a := gatewaytest.New(t)
+	a.Refuse(true)
 	g, events, err := e.startWith(a, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -3,15 +3,11 @@ package webui_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +17,7 @@ import (
 	"github.com/asana-webhooks/asana-webhooks/emulator"
 	"github.com/asana-webhooks/asana-webhooks/emulator/emulatortest"
 	"github.com/asana-webhooks/asana-webhooks/internal/app"
+	"github.com/asana-webhooks/asana-webhooks/internal/gateway/gatewaytest"
 )
 
 // chromiumPath is Debian's Chromium, which scripts/test.sh installs.
@@ -92,27 +89,8 @@ func TestBrowser(t *testing.T) {
 	client := asana.NewClient(emu.Token(), asana.WithBaseURL(emu.BaseURL()), asana.WithTimeouts(10*time.Second, 20*time.Second))
 	// The user's app, for the gateway: an Asana receiver that echoes the
 	// handshake and counts the deliveries whose signature verifies.
-	var appMu sync.Mutex
-	var appSecret string
-	appGot := 0
-	userApp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		appMu.Lock()
-		defer appMu.Unlock()
-		if s := r.Header.Get(asana.HeaderSecret); s != "" {
-			appSecret = s
-			w.Header().Set(asana.HeaderSecret, s)
-			return
-		}
-		if !asana.Verify(asana.NewSecret(appSecret), body, r.Header.Get(asana.HeaderSignature)) {
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		appGot++
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(userApp.Close)
-	appCount := func() int { appMu.Lock(); defer appMu.Unlock(); return appGot }
+	userApp := gatewaytest.New(t)
+	appCount := func() int { return len(userApp.Received()) }
 	in, err := app.New(app.Config{
 		Client: client, Resources: []string{seedLaunch}, Listen: "127.0.0.1:0",
 		DBPath: filepath.Join(t.TempDir(), "inspector.db"), UI: true, ForwardTo: userApp.URL + "/asana",
