@@ -65,7 +65,7 @@ func (r *replica) waitFor(s string) {
 // PostgreSQL database behind one public URL, kills the one that manages the
 // webhook with SIGKILL (no cleanup: PostgreSQL releases its locks with its
 // connections), and checks that the other takes the same webhook over, and
-// deletes it when it stops.
+// deletes it when it is stopped with SIGINT (Ctrl+C).
 func TestReplicaFailover(t *testing.T) {
 	bin := buildBinary(t)
 	srv, err := emulator.Start(emulator.Config{Logger: slog.New(slog.DiscardHandler)})
@@ -103,12 +103,12 @@ func TestReplicaFailover(t *testing.T) {
 		t.Errorf("the follower did not reuse webhook %s:\n%s", gids[0], follower.out)
 	}
 
-	if err := follower.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := follower.cmd.Process.Signal(syscall.SIGINT); err != nil { // Ctrl+C
 		t.Fatal(err)
 	}
 	<-follower.exited
 	if code := follower.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("the last replica exited with %d after SIGTERM, want 0:\n%s", code, follower.out)
+		t.Errorf("the last replica exited with %d after SIGINT, want 0:\n%s", code, follower.out)
 	}
 	if got := srv.WebhookGIDs(); len(got) != 0 {
 		t.Errorf("webhooks after the last replica stopped: %v, want none:\n%s", got, follower.out)
